@@ -175,25 +175,85 @@ def dkl(
     return dkl_parts(student_logits, teacher_logits, temperature, check_finite=check_finite).total(a, b)
 
 
-def _weights(
-    s: Tensor,
-    t: Tensor,
+class _GKLTerms(torch.autograd.Function):
+    r"""GKL's two terms (and their weighted total) in one pass with an analytic backward.
+
+    Autograd's graph of the same formulas runs ~3× more kernels; at the sizes of a training step
+    that per-kernel overhead, not arithmetic, is the cost.
+
+    Forward, per sample :math:`b`, with :math:`p = \mathrm{softmax}(o/T)`, :math:`d = o_m - o_n`,
+    weights :math:`v` (no gradient), :math:`V = \sum_j v_j`, :math:`c = d - \sum_j v_j d_j / V`:
+
+    * wMSE :math:`= \frac14 \sum_b 2 V_b \sum_j v_{bj} c_{bj}^2 \,/\, \sum_b V_b^2`
+    * CE :math:`= -\frac1B \sum_b S(p_{m,b})^\top \log p_{n,b}`
+
+    Backward (:math:`\sum_j v_j c_j = 0` removes the derivative of the weighted mean):
+    :math:`\partial\,\mathrm{wMSE}/\partial d_j = V v_j c_j / \sum_b V_b^2` (``+`` for the teacher,
+    ``-`` for the student) and :math:`\partial\,\mathrm{CE}/\partial o_n = (p_n - p_m)/(T B)`.
+    """
+
+    @staticmethod
+    def forward(ctx, s, t, v, gamma, T, T2, alpha, beta):  # type: ignore[override]
+        B = s.shape[0]
+        lz = F.log_softmax(torch.stack((s, t)) / T, dim=-1)  # log p_n, log p_m in one kernel
+        log_ps, log_pt = lz[0], lz[1]
+        pt = log_pt.exp()
+        ce = torch.dot(pt.reshape(-1), log_ps.reshape(-1)) * (-1.0 / B)
+        if v is None:  # per-sample weights u = softmax(o_m / T2), raised to gamma
+            log_u = log_pt if T2 == T else F.log_softmax(t / T2, dim=1)
+            v = pt if (gamma == 1.0 and T2 == T) else (log_u * gamma).exp_()
+        d = t - s
+        V = v.sum(dim=1)
+        tiny = torch.finfo(v.dtype).tiny
+        c = d.sub_((torch.linalg.vecdot(v, d) / V.clamp_min(tiny)).unsqueeze(1))  # d - weighted mean
+        vc = v * c
+        W = torch.linalg.vecdot(V, V).clamp_min(tiny)  # total weight Σ_b (Σ_j v_j)²
+        wmse = torch.linalg.vecdot(V, torch.linalg.vecdot(vc, c)) * 0.5 / W
+        ctx.save_for_backward(log_ps, pt, vc, V, W)
+        ctx.T, ctx.alpha, ctx.beta = T, alpha, beta
+        return beta * wmse + alpha * ce, wmse, ce
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g_total, g_wmse, g_ce):  # type: ignore[override]
+        log_ps, pt, vc, V, W = ctx.saved_tensors
+        g_w = (ctx.beta * g_total + g_wmse) / W
+        g_c = (ctx.alpha * g_total + g_ce) / (ctx.T * log_ps.shape[0])
+        g_d = vc * (V * g_w).unsqueeze(1)  # ∂wMSE/∂d
+        g_s = torch.sub(log_ps.exp().sub_(pt).mul_(g_c), g_d)  # ∂CE/∂o_n - ∂wMSE/∂d
+        return g_s, g_d, None, None, None, None, None, None
+
+
+def _gkl_terms(
+    student_logits: Tensor,
+    teacher_logits: Tensor,
     targets: Optional[Tensor],
     class_prior: Optional[Tensor],
+    alpha: float,
+    beta: float,
     gamma: float,
+    temperature: float,
     weight_temperature: float,
-) -> Tensor:
-    """Per-sample weight vectors :math:`v = u^\\gamma`, no gradient."""
-    B, C = s.shape
-    with torch.no_grad():
-        if class_prior is not None:
-            if targets is None:
-                raise ValueError("class_prior was given without targets: the prior row is chosen by each sample's class")
-            check_targets(targets, B, C, s.device)
+    check_finite: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Validate, build the prior weights if any, and run :class:`_GKLTerms`: (total, wmse, ce)."""
+    s, t = check_pair(student_logits, teacher_logits, check_finite)
+    a = check_nonnegative(alpha, "alpha")
+    b = check_nonnegative(beta, "beta")
+    g = check_nonnegative(gamma, "gamma")
+    T = check_positive(temperature, "temperature")
+    T2 = check_positive(weight_temperature, "weight_temperature")
+    s, t = _upcast(s, t)
+    v = None
+    if class_prior is not None:
+        if targets is None:
+            raise ValueError("class_prior was given without targets: the prior row is chosen by each sample's class")
+        B, C = s.shape
+        check_targets(targets, B, C, s.device)
+        with torch.no_grad():
             u = check_prior(class_prior, C, s.device).to(s.dtype)[targets]  # u = prior[y]
-        else:
-            u = F.softmax(t / weight_temperature, dim=1)  # u = S(softmax(o_m / T2))
-        return u.pow(gamma)  # γ = 0 gives uniform weights (0^0 = 1)
+            v = u if g == 1.0 else (torch.ones_like(u) if g == 0.0 else u.pow(g))  # 0^0 = 1, as torch.pow
+    return _GKLTerms.apply(s, t, v, g, T, T2, a, b)
 
 
 def gkl_parts(
@@ -207,17 +267,16 @@ def gkl_parts(
     *,
     check_finite: bool = False,
 ) -> LossParts:
-    r"""The two terms of GKL, unweighted (see :func:`gkl`): ``total = beta * wmse + alpha * ce``."""
-    s, t = check_pair(student_logits, teacher_logits, check_finite)
-    g = check_nonnegative(gamma, "gamma")
-    T = check_positive(temperature, "temperature")
-    T2 = check_positive(weight_temperature, "weight_temperature")
-    s, t = _upcast(s, t)
-    v = _weights(s, t, targets, class_prior, g, T2)
-    d = t - s  # raw logits, gradient to both sides
-    total_weight = v.sum(dim=1).square().sum()  # Σ_b Σ_jk v_j v_k = Σ_b (Σ_j v_j)²
-    wmse = 0.25 * pairwise_sq_sum(d, v).sum() / total_weight.clamp_min(torch.finfo(v.dtype).tiny)
-    return LossParts(wmse=wmse, ce=_soft_ce(s, t, T))
+    r"""The two terms of GKL, unweighted (see :func:`gkl`): ``total = beta * wmse + alpha * ce``.
+
+    ``wmse`` :math:`= \frac14 \sum_b \sum_{j,k} w_b[j,k] (\Delta m - \Delta n)^2 / \sum_b \sum_{j,k} w_b[j,k]`
+    (raw logits, gradient to both sides); ``ce`` is the soft-label cross-entropy at ``temperature``
+    (gradient to the student only).
+    """
+    _, wmse, ce = _gkl_terms(
+        student_logits, teacher_logits, targets, class_prior, 1.0, 1.0, gamma, temperature, weight_temperature, check_finite
+    )
+    return LossParts(wmse=wmse, ce=ce)
 
 
 def gkl(
@@ -266,19 +325,19 @@ def gkl(
         weight_temperature: :math:`T_2` of the per-sample weights (unused with a prior).
         check_finite: also reject NaN/inf logits (forces a device sync on GPU).
     """
-    a = check_nonnegative(alpha, "alpha")
-    b = check_nonnegative(beta, "beta")
-    parts = gkl_parts(
+    total, _, _ = _gkl_terms(
         student_logits,
         teacher_logits,
         targets,
         class_prior,
+        alpha,
+        beta,
         gamma,
         temperature,
         weight_temperature,
-        check_finite=check_finite,
+        check_finite,
     )
-    return parts.total(a, b)
+    return total
 
 
 def ikl(

@@ -1,0 +1,320 @@
+"""The losses against the independent pairwise reference (float64, 1e-10), the theorem, the asymmetry,
+numerics, structure (no B×C×C tensor) and every bad input."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+import gkl
+from tests import reference as ref
+
+TOL = dict(rtol=1e-10, atol=1e-10)
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def logits(B, C, scale=3.0, seed=0, dtype=torch.float64, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    s = (scale * torch.randn(B, C, generator=g, dtype=torch.float64)).to(device, dtype).requires_grad_()
+    t = (scale * torch.randn(B, C, generator=g, dtype=torch.float64)).to(device, dtype).requires_grad_()
+    return s, t
+
+
+def grads(loss, *xs, retain=False):
+    return torch.autograd.grad(loss, xs, allow_unused=True, retain_graph=retain)
+
+
+def random_prior(C, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    p = torch.rand(C, C, generator=g, dtype=torch.float64) ** 3  # uneven rows, some entries tiny
+    return p / p.sum(dim=1, keepdim=True)
+
+
+# --------------------------------------------------------------------------- values and gradients
+
+
+@pytest.mark.parametrize("C", [2, 3, 10, 100, 1000])
+@pytest.mark.parametrize("T", [0.5, 1.0, 4.0])
+def test_kl_div_matches_reference(C, T):
+    s, t = logits(5, C)
+    out, want = gkl.kl_div(s, t, T), ref.kl(s, t, T)
+    torch.testing.assert_close(out, want, **TOL)
+    for a, b in zip(grads(out, s, t), grads(want, s, t)):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+@pytest.mark.parametrize("C", [2, 3, 10, 100, 1000])
+@pytest.mark.parametrize("T", [0.5, 1.0, 4.0])
+def test_dkl_matches_reference(C, T):
+    s, t = logits(4, C, seed=2)
+    wmse, ce = ref.dkl_terms(s, t, T)
+    parts = gkl.dkl_parts(s, t, T)
+    torch.testing.assert_close(parts.wmse, wmse, **TOL)
+    torch.testing.assert_close(parts.ce, ce, **TOL)
+    out, want = gkl.dkl(s, t, T, alpha=0.7, beta=1.9), 1.9 * wmse + 0.7 * ce
+    torch.testing.assert_close(out, want, **TOL)
+    for a, b in zip(grads(out, s, t), grads(want, s, t)):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+@pytest.mark.parametrize("C", [2, 3, 10, 100, 1000])
+@pytest.mark.parametrize("gamma", [0.0, 0.05, 0.5, 1.0])
+@pytest.mark.parametrize("use_prior", [False, True])
+def test_gkl_matches_reference(C, gamma, use_prior):
+    B = 4 if C == 1000 else 6
+    s, t = logits(B, C, seed=C)
+    targets = torch.arange(B) % C
+    prior = random_prior(C) if use_prior else None
+    kw = dict(alpha=1.3, beta=4.0, gamma=gamma, temperature=4.0, weight_temperature=2.0)
+    out = gkl.gkl(s, t, targets if use_prior else None, prior, **kw)
+    want = ref.gkl(s, t, targets, prior, 1.3, 4.0, gamma, 4.0, 2.0)
+    torch.testing.assert_close(out, want, **TOL)
+    for a, b in zip(grads(out, s, t), grads(want, s, t)):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+@pytest.mark.parametrize("T,T2", [(1.0, 1.0), (4.0, 4.0), (0.5, 3.0)])
+def test_gkl_parts_match_reference_terms(T, T2):
+    s, t = logits(7, 13, seed=3)
+    parts = gkl.gkl_parts(s, t, gamma=0.3, temperature=T, weight_temperature=T2)
+    wmse, ce = ref.gkl_terms(s, t, gamma=0.3, T=T, T2=T2)
+    torch.testing.assert_close(parts.wmse, wmse, **TOL)
+    torch.testing.assert_close(parts.ce, ce, **TOL)
+    torch.testing.assert_close(parts.total(2.0, 5.0), gkl.gkl(s, t, alpha=2.0, beta=5.0, gamma=0.3, temperature=T, weight_temperature=T2), **TOL)
+    # each part's own gradient, through the fused backward
+    for term, want in ((parts.wmse, wmse), (parts.ce, ce)):
+        for a, b in zip(grads(term, s, t, retain=True), grads(want, s, t, retain=True)):
+            torch.testing.assert_close(a if a is not None else torch.zeros_like(s), b if b is not None else torch.zeros_like(s), **TOL)
+
+
+def test_fused_backward_passes_gradcheck_on_the_student_side():
+    # Finite differences see through stop-gradients, so only the student side (whose weights and
+    # soft labels do not depend on it) can be checked this way; the teacher side is covered above.
+    s, t = logits(3, 5, seed=4)
+    t = t.detach()
+    prior, y = random_prior(5), torch.tensor([0, 4, 2])
+    assert torch.autograd.gradcheck(lambda a: gkl.gkl(a, t, gamma=0.4, alpha=0.5, beta=2.0, temperature=2.0), (s,))
+    assert torch.autograd.gradcheck(lambda a: gkl.gkl(a, t, y, prior, gamma=0.7), (s,))
+    assert torch.autograd.gradcheck(lambda a: gkl.gkl_parts(a, t, gamma=0.2).wmse, (s,))
+
+
+def test_ikl_is_gkl_with_gamma_one():
+    s, t = logits(5, 7)
+    y, prior = torch.tensor([0, 1, 2, 3, 6]), random_prior(7)
+    torch.testing.assert_close(gkl.ikl(s, t, y, prior, 2.0, 3.0, 4.0), gkl.gkl(s, t, y, prior, 2.0, 3.0, 1.0, 4.0), **TOL)
+
+
+def test_prior_weights_ignore_targets_without_prior():
+    s, t = logits(4, 6)
+    y = torch.tensor([1, 2, 3, 4])
+    torch.testing.assert_close(gkl.gkl(s, t, y, None, gamma=0.5), gkl.gkl(s, t, gamma=0.5), **TOL)
+
+
+# --------------------------------------------------------------------------- theorem and asymmetry
+
+
+@pytest.mark.parametrize("T", [0.5, 1.0, 4.0])
+@pytest.mark.parametrize("C", [2, 5, 100])
+def test_theorem_dkl_and_kl_have_equal_gradients(C, T):
+    s, t = logits(6, C, seed=7)
+    for a, b in zip(grads(gkl.kl_div(s, t, T), s, t), grads(gkl.dkl(s, t, T), s, t)):
+        torch.testing.assert_close(a, b, **TOL)
+
+
+def test_theorem_values_differ_by_wmse_plus_teacher_entropy():
+    s, t = logits(6, 9, seed=8)
+    T = 2.0
+    p = F.softmax(t / T, 1)
+    entropy = -(p * F.log_softmax(t / T, 1)).sum(1).mean()
+    diff = gkl.dkl(s, t, T) - gkl.kl_div(s, t, T)
+    torch.testing.assert_close(diff, gkl.dkl_parts(s, t, T).wmse + entropy, **TOL)
+    assert diff.item() > 1e-3  # the values really differ
+
+
+def test_dkl_asymmetry_each_term_moves_one_side():
+    s, t = logits(4, 6, seed=9)
+    parts = gkl.dkl_parts(s, t, 2.0)
+    gs, gt = grads(parts.wmse, s, t, retain=True)
+    assert gs is None or torch.count_nonzero(gs) == 0  # wMSE never reaches the student...
+    assert gt.abs().max() > 1e-3  # ...only the teacher
+    gs, gt = grads(parts.ce, s, t)
+    assert gt is None or torch.count_nonzero(gt) == 0  # CE never reaches the teacher
+    assert gs.abs().max() > 1e-3
+
+
+def test_gkl_breaks_the_asymmetry():
+    s, t = logits(4, 6, seed=10)
+    parts = gkl.gkl_parts(s, t, gamma=0.5)
+    gs, gt = grads(parts.wmse, s, t, retain=True)
+    assert gs.abs().max() > 1e-3 and gt.abs().max() > 1e-3  # both sides move
+    torch.testing.assert_close(gs, -gt, **TOL)  # d = o_m - o_n: equal and opposite
+    gs, gt = grads(parts.ce, s, t)
+    assert torch.count_nonzero(gt) == 0 and gs.abs().max() > 1e-3
+
+
+def test_kd_with_frozen_teacher_wmse_of_dkl_is_dead():
+    s, t = logits(4, 6, seed=11)
+    t = t.detach()
+    loss = gkl.dkl_parts(s, t, 4.0).wmse
+    assert not loss.requires_grad  # nothing to train: the wMSE term of KL is dead in KD
+
+
+# --------------------------------------------------------------------------- structure and numerics
+
+
+class _LargestTensor(TorchDispatchMode):
+    """Records the number of elements of the largest tensor any op produces."""
+
+    def __init__(self):
+        super().__init__()
+        self.largest = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for o in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(o, torch.Tensor):
+                self.largest = max(self.largest, o.numel())
+        return out
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda s, t, y, p: gkl.gkl(s, t, gamma=0.5, temperature=4.0, weight_temperature=2.0),
+        lambda s, t, y, p: gkl.gkl(s, t, y, p, gamma=0.2),
+        lambda s, t, y, p: gkl.dkl(s, t, 2.0),
+        lambda s, t, y, p: gkl.kl_div(s, t, 2.0),
+    ],
+    ids=["gkl", "gkl-prior", "dkl", "kl_div"],
+)
+def test_no_tensor_grows_with_c_squared(fn):
+    B, C = 8, 300
+    s, t = logits(B, C, dtype=torch.float32)
+    y, p = torch.arange(B) % C, random_prior(C).float()
+    with _LargestTensor() as mode:
+        fn(s, t, y, p).backward()
+    assert mode.largest <= max(2 * B * C, C * C)  # the (C, C) prior itself; never B·C·C = 720,000
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs_are_computed_in_float32(dtype):
+    s, t = logits(8, 20, dtype=torch.float32)
+    s16, t16 = s.detach().to(dtype).requires_grad_(), t.detach().to(dtype).requires_grad_()
+    for fn in (gkl.kl_div, gkl.dkl, lambda a, b: gkl.gkl(a, b, gamma=0.3)):
+        out = fn(s16, t16)
+        assert out.dtype == torch.float32
+        want = fn(s16.detach().float(), t16.detach().float())
+        torch.testing.assert_close(out, want, rtol=1e-6, atol=1e-6)
+        g = grads(out, s16, t16)
+        assert g[0].dtype == dtype and torch.isfinite(g[0].float()).all()
+
+
+def test_autocast_cpu():
+    lin = torch.nn.Linear(6, 10)
+    x = torch.randn(4, 6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        s, t = lin(x), lin(x + 0.1)
+        loss = gkl.gkl(s, t, torch.tensor([0, 1, 2, 3]), torch.full((10, 10), 0.1), gamma=0.5) + gkl.kl_div(s, t)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    loss.backward()
+    assert torch.isfinite(lin.weight.grad).all()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_huge_logits_stay_finite(device, dtype):
+    s, t = logits(4, 50, scale=1e4, dtype=dtype, device=device)
+    for fn in (gkl.kl_div, gkl.dkl, lambda a, b: gkl.gkl(a, b, gamma=0.5), lambda a, b: gkl.gkl(a, b, gamma=0.0, temperature=0.1)):
+        out = fn(s, t)
+        assert torch.isfinite(out), out
+        assert all(torch.isfinite(g).all() for g in grads(out, s, t) if g is not None)
+
+
+def test_centred_form_has_no_cancellation_on_large_offsets():
+    """Logits of 1e4 plus O(1) noise: float32 closed form agrees with the float64 pairwise reference."""
+    base = logits(4, 30, scale=1.0, seed=12)
+    s64 = (1e4 + base[0].detach()).requires_grad_()
+    t64 = (1e4 + base[1].detach()).requires_grad_()
+    want = ref.gkl(s64, t64, gamma=0.0)  # uniform weights: every pair counts
+    out = gkl.gkl(s64.detach().float(), t64.detach().float(), gamma=0.0)
+    assert abs(out.item() - want.item()) < 1e-2 * abs(want.item())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_devices(device):
+    s, t = logits(3, 4, device=device, dtype=torch.float32)
+    y = torch.tensor([0, 1, 3], device=device)
+    prior = torch.full((4, 4), 0.25, device=device)
+    assert gkl.gkl(s, t, y, prior).device.type == device
+
+
+# --------------------------------------------------------------------------- module wrappers
+
+
+def test_module_wrappers_equal_functions():
+    s, t = logits(5, 7)
+    y, prior = torch.tensor([0, 1, 2, 3, 4]), random_prior(7)
+    torch.testing.assert_close(gkl.KLDivLoss(2.0)(s, t), gkl.kl_div(s, t, 2.0), **TOL)
+    torch.testing.assert_close(gkl.DKLLoss(2.0, 0.5, 3.0)(s, t), gkl.dkl(s, t, 2.0, 0.5, 3.0), **TOL)
+    m = gkl.GKLLoss(alpha=1.0, beta=16.0, gamma=0.05, temperature=4.0, weight_temperature=4.0)
+    torch.testing.assert_close(m(s, t, y, prior), gkl.gkl(s, t, y, prior, 1.0, 16.0, 0.05, 4.0, 4.0), **TOL)
+    torch.testing.assert_close(gkl.IKLLoss(2.0, 3.0)(s, t, y, prior), gkl.ikl(s, t, y, prior, 2.0, 3.0), **TOL)
+    assert "gamma=0.05" in repr(m)
+    with pytest.raises(ValueError, match="gamma"):
+        gkl.GKLLoss(gamma=-1.0)
+
+
+# --------------------------------------------------------------------------- bad input
+
+S, T_ = torch.randn(4, 5), torch.randn(4, 5)
+Y, P = torch.tensor([0, 1, 2, 4]), torch.full((5, 5), 0.2)
+
+BAD = [
+    ("mismatched shapes", lambda: gkl.gkl(torch.randn(4, 5), torch.randn(4, 6)), ValueError, "same shape"),
+    ("batch sizes", lambda: gkl.kl_div(torch.randn(3, 5), torch.randn(4, 5)), ValueError, "same shape"),
+    ("1-D logits", lambda: gkl.dkl(torch.randn(5), torch.randn(5)), ValueError, "2-D"),
+    ("3-D logits", lambda: gkl.gkl(torch.randn(2, 3, 4), torch.randn(2, 3, 4)), ValueError, "2-D"),
+    ("one class", lambda: gkl.gkl(torch.randn(4, 1), torch.randn(4, 1)), ValueError, "at least 2 classes"),
+    ("empty batch", lambda: gkl.gkl(torch.randn(0, 3), torch.randn(0, 3)), ValueError, "empty batch"),
+    ("integer logits", lambda: gkl.gkl(torch.ones(4, 5, dtype=torch.long), T_), TypeError, "floating-point"),
+    ("not a tensor", lambda: gkl.kl_div([[1.0, 2.0]], T_), TypeError, "torch.Tensor"),
+    ("temperature 0", lambda: gkl.kl_div(S, T_, 0.0), ValueError, "temperature must be > 0"),
+    ("temperature < 0", lambda: gkl.gkl(S, T_, temperature=-1.0), ValueError, "temperature"),
+    ("temperature nan", lambda: gkl.dkl(S, T_, float("nan")), ValueError, "finite"),
+    ("temperature str", lambda: gkl.dkl(S, T_, "4"), TypeError, "real number"),
+    ("weight temperature 0", lambda: gkl.gkl(S, T_, weight_temperature=0.0), ValueError, "weight_temperature"),
+    ("gamma < 0", lambda: gkl.gkl(S, T_, gamma=-0.1), ValueError, "gamma must be >= 0"),
+    ("alpha < 0", lambda: gkl.gkl(S, T_, alpha=-1.0), ValueError, "alpha"),
+    ("beta inf", lambda: gkl.dkl(S, T_, beta=math.inf), ValueError, "beta"),
+    ("prior without targets", lambda: gkl.gkl(S, T_, class_prior=P), ValueError, "without targets"),
+    ("targets out of range", lambda: gkl.gkl(S, T_, torch.tensor([0, 1, 2, 5]), P), ValueError, r"\[0, 4\]"),
+    ("negative targets", lambda: gkl.gkl(S, T_, torch.tensor([0, -1, 2, 3]), P), ValueError, r"\[0, 4\]"),
+    ("float targets", lambda: gkl.gkl(S, T_, Y.float(), P), TypeError, "integer"),
+    ("bool targets", lambda: gkl.gkl(S, T_, Y.bool(), P), TypeError, "integer"),
+    ("targets shape", lambda: gkl.gkl(S, T_, Y[:3], P), ValueError, r"shape \(4,\)"),
+    ("targets 2-D", lambda: gkl.gkl(S, T_, Y[:, None], P), ValueError, r"shape \(4,\)"),
+    ("prior shape", lambda: gkl.gkl(S, T_, Y, torch.full((4, 5), 0.2)), ValueError, r"shape \(5, 5\)"),
+    ("prior negative", lambda: gkl.gkl(S, T_, Y, P - 0.3), ValueError, "non-negative"),
+    ("prior nan", lambda: gkl.gkl(S, T_, Y, P.masked_fill(P > 0, float("nan"))), ValueError, "NaN"),
+    ("prior inf", lambda: gkl.gkl(S, T_, Y, P.masked_fill(P > 0, float("inf"))), ValueError, "infinite"),
+    ("prior integer", lambda: gkl.gkl(S, T_, Y, torch.ones(5, 5, dtype=torch.long)), TypeError, "floating-point"),
+]
+
+
+@pytest.mark.parametrize("call,exc,match", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_bad_input_gets_a_clear_error(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_non_finite_logits_checked_only_on_request():
+    s = S.clone()
+    s[0, 0] = float("nan")
+    assert torch.isnan(gkl.gkl(s, T_))  # default: no device sync, NaN propagates visibly
+    for fn in (gkl.kl_div, gkl.dkl, gkl.gkl):
+        with pytest.raises(ValueError, match="NaN or infinite"):
+            fn(s, T_, check_finite=True)
