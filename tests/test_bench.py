@@ -45,7 +45,7 @@ def test_markdown_table():
 def test_cli_writes_json_and_markdown(tmp_path, capsys):
     assert bench.main(["--batch", "4", "--classes", "3", "--repeats", "1", "--out", str(tmp_path)]) == 0
     data = json.loads((tmp_path / "loss_benchmark.json").read_text())
-    assert len(data["rows"]) == 3 and data["meta"]["torch"] == torch.__version__
+    assert len(data["rows"]) == len(bench.IMPLEMENTATIONS) and data["meta"]["torch"] == torch.__version__
     assert "| C |" in (tmp_path / "loss_benchmark.md").read_text()
 
 
