@@ -195,32 +195,35 @@ class _GKLTerms(torch.autograd.Function):
     @staticmethod
     def forward(ctx, s, t, v, gamma, T, T2, alpha, beta):  # type: ignore[override]
         B = s.shape[0]
-        lz = F.log_softmax(torch.stack((s, t)) / T, dim=-1)  # log p_n, log p_m in one kernel
-        log_ps, log_pt = lz[0], lz[1]
+        log_ps = F.log_softmax(s / T, dim=1)
+        log_pt = F.log_softmax(t / T, dim=1)
         pt = log_pt.exp()
-        ce = torch.dot(pt.reshape(-1), log_ps.reshape(-1)) * (-1.0 / B)
+        ce = torch.dot(pt.reshape(-1), log_ps.reshape(-1)) * (-1.0 / B)  # -mean_b Σ_j p_m log p_n
         if v is None:  # per-sample weights u = softmax(o_m / T2), raised to gamma
-            log_u = log_pt if T2 == T else F.log_softmax(t / T2, dim=1)
-            v = pt if (gamma == 1.0 and T2 == T) else (log_u * gamma).exp_()
+            if T2 == T:
+                v = pt if gamma == 1.0 else log_pt.mul_(gamma).exp_()  # log_pt is not needed again
+            else:
+                v = F.log_softmax(t / T2, dim=1).mul_(gamma).exp_()
         d = t - s
-        V = v.sum(dim=1)
-        tiny = torch.finfo(v.dtype).tiny
-        c = d.sub_((torch.linalg.vecdot(v, d) / V.clamp_min(tiny)).unsqueeze(1))  # d - weighted mean
+        V = v.sum(dim=1, keepdim=True)  # Σ_j v_j
+        V_safe = V.clamp_min(torch.finfo(V.dtype).tiny)  # an all-zero prior row contributes nothing
+        c = d.sub_((v * d).sum(dim=1, keepdim=True).div_(V_safe))  # c = d - weighted mean of d
         vc = v * c
-        W = torch.linalg.vecdot(V, V).clamp_min(tiny)  # total weight Σ_b (Σ_j v_j)²
-        wmse = torch.linalg.vecdot(V, torch.linalg.vecdot(vc, c)) * 0.5 / W
+        W = torch.dot(V.reshape(-1), V.reshape(-1)).clamp_min(torch.finfo(V.dtype).tiny)  # Σ_b V_b²
+        wmse = torch.dot(V.reshape(-1), (vc * c).sum(dim=1)) * (0.5 / W)  # ¼ Σ_b 2 V_b Σ_j v c² / W
         ctx.save_for_backward(log_ps, pt, vc, V, W)
         ctx.T, ctx.alpha, ctx.beta = T, alpha, beta
-        return beta * wmse + alpha * ce, wmse, ce
+        return wmse * beta + ce * alpha, wmse, ce
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, g_total, g_wmse, g_ce):  # type: ignore[override]
+        # Saved tensors are never modified in place: a retained graph can run backward again.
         log_ps, pt, vc, V, W = ctx.saved_tensors
-        g_w = (ctx.beta * g_total + g_wmse) / W
-        g_c = (ctx.alpha * g_total + g_ce) / (ctx.T * log_ps.shape[0])
-        g_d = vc * (V * g_w).unsqueeze(1)  # ∂wMSE/∂d
-        g_s = torch.sub(log_ps.exp().sub_(pt).mul_(g_c), g_d)  # ∂CE/∂o_n - ∂wMSE/∂d
+        g_w = torch.add(g_wmse, g_total, alpha=ctx.beta) / W
+        g_c = torch.add(g_ce, g_total, alpha=ctx.alpha) / (ctx.T * log_ps.shape[0])
+        g_d = vc * (V * g_w)  # ∂wMSE/∂d = V v c / W
+        g_s = log_ps.exp().sub_(pt).mul_(g_c).sub_(g_d)  # (p_n - p_m)/(T B) - ∂wMSE/∂d
         return g_s, g_d, None, None, None, None, None, None
 
 
