@@ -327,6 +327,10 @@ def gkl(
         temperature: :math:`T` of the cross-entropy.
         weight_temperature: :math:`T_2` of the per-sample weights (unused with a prior).
         check_finite: also reject NaN/inf logits (forces a device sync on GPU).
+
+    With a ``class_prior`` the targets' range and the prior's entries are always validated, which
+    costs one host/device synchronisation per call on a GPU; the logits are checked for NaN/inf
+    only with ``check_finite=True``.
     """
     total, _, _ = _gkl_terms(
         student_logits,
