@@ -190,6 +190,7 @@ class _GKLTerms(torch.autograd.Function):
     Backward (:math:`\sum_j v_j c_j = 0` removes the derivative of the weighted mean):
     :math:`\partial\,\mathrm{wMSE}/\partial d_j = V v_j c_j / \sum_b V_b^2` (``+`` for the teacher,
     ``-`` for the student) and :math:`\partial\,\mathrm{CE}/\partial o_n = (p_n - p_m)/(T B)`.
+    The backward is first-order only: it refuses ``create_graph=True``.
     """
 
     @staticmethod
@@ -216,8 +217,12 @@ class _GKLTerms(torch.autograd.Function):
         return wmse * beta + ce * alpha, wmse, ce
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, g_total, g_wmse, g_ce):  # type: ignore[override]
+        if torch.is_grad_enabled():  # create_graph=True: a silently constant gradient would be wrong
+            raise RuntimeError(
+                "gkl's fused backward is first-order only (create_graph=True / Hessians are not supported); "
+                "use gkl.bench.pairwise_gkl for higher-order derivatives"
+            )
         # Saved tensors are never modified in place: a retained graph can run backward again.
         log_ps, pt, vc, V, W = ctx.saved_tensors
         g_w = torch.add(g_wmse, g_total, alpha=ctx.beta) / W

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 import gkl
+import gkl.bench
 from tests import reference as ref
 
 TOL = dict(rtol=1e-10, atol=1e-10)
@@ -100,6 +101,17 @@ def test_fused_backward_passes_gradcheck_on_the_student_side():
     assert torch.autograd.gradcheck(lambda a: gkl.gkl(a, t, gamma=0.4, alpha=0.5, beta=2.0, temperature=2.0), (s,))
     assert torch.autograd.gradcheck(lambda a: gkl.gkl(a, t, y, prior, gamma=0.7), (s,))
     assert torch.autograd.gradcheck(lambda a: gkl.gkl_parts(a, t, gamma=0.2).wmse, (s,))
+
+
+def test_higher_order_gradients_are_refused_not_silently_zero():
+    s, t = logits(3, 5)
+    (g,) = torch.autograd.grad(gkl.gkl(s, t, gamma=0.5), s, create_graph=False)
+    assert g.abs().max() > 0
+    with pytest.raises(RuntimeError, match="first-order only"):
+        torch.autograd.grad(gkl.gkl(s, t, gamma=0.5), s, create_graph=True)
+    # the pairwise form supports them
+    (g2,) = torch.autograd.grad(gkl.bench.pairwise_gkl(s, t, gamma=0.5), s, create_graph=True)
+    assert g2.requires_grad
 
 
 def test_ikl_is_gkl_with_gamma_one():
