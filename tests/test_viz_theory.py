@@ -1,4 +1,7 @@
-"""Figures and small experiments of Part I: what they draw, on tiny inputs."""
+"""Figures of Part I (gkl.viz.theory, gkl.viz.widgets): what they draw, on tiny inputs.
+
+The experiments they draw are tested in tests/test_toy.py.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import torch
 
 import gkl
 from gkl import derivations as D
+from gkl import toy
 from gkl.viz import theory as V
 
 S = torch.tensor([2.0, 2.5, 0.0, -0.5])
@@ -64,18 +68,6 @@ def test_decoupling_numeric_figure():
     assert fig.layout.yaxis.type == "log"
 
 
-def test_term_gradients_asymmetry():
-    s, t = S[None].double(), T[None].double()
-    g = V.term_gradients(s, t, "dkl")
-    assert g["wmse_student"].abs().max() == 0 and g["ce_teacher"].abs().max() == 0
-    assert g["wmse_teacher"].abs().max() > 1e-3 and g["ce_student"].abs().max() > 1e-3
-    g2 = V.term_gradients(s, t, "gkl", gamma=0.5)
-    assert g2["wmse_student"].abs().max() > 1e-3  # asymmetry broken
-    torch.testing.assert_close(g2["wmse_student"], -g2["wmse_teacher"])  # wMSE depends on o_m - o_n only
-    with pytest.raises(ValueError, match="decoupled"):
-        V.term_gradients(s, t, "kl")
-
-
 def test_term_gradients_figure():
     fig = V.term_gradients_figure(S, T, (1, 2), active=0)
     assert len(fig.data) == 16 and len(fig.layout.sliders[0].steps) == 2
@@ -85,81 +77,54 @@ def test_term_gradients_figure():
     assert "× 2" in fig.layout.sliders[0].steps[1].args[1]["title.text"]
 
 
-def test_make_loss_names_and_teacher_is_detached():
-    s = torch.randn(2, 4, requires_grad=True)
-    t = torch.randn(2, 4, requires_grad=True)
-    for name in ("kl", "dkl", "ikl", "gkl"):
-        V.make_loss(name, gamma=0.5, temperature=2.0)(s, t).backward()
-    assert t.grad is None and s.grad is not None
-    with pytest.raises(ValueError, match="unknown loss"):
-        V.make_loss("mse")
-
-
-def test_fit_student_reduces_errors_both_models():
-    teacher, _ = V.synthetic_teacher(16, 5, seed=0)
-    for model in ("logits", "linear"):
-        out = V.fit_student(teacher, V.make_loss("gkl", gamma=0.5, temperature=4.0, beta=4.0), steps=40,
-                            model=model, record_every=20, features=8)
-        assert out["steps"] == [0, 20, 40]
-        assert out["loss"][-1] < out["loss"][0]
-        for g in ("top-1 class", "2nd class", "lower half"):
-            assert out["logit"][g][-1] < out["logit"][g][0]
-    with pytest.raises(ValueError, match="model"):
-        V.fit_student(teacher, V.make_loss("kl"), model="mlp")
-
-
-def test_rank_groups():
-    groups = V._rank_groups(torch.tensor([[0.0, 3.0, 1.0, -1.0]]))
-    assert groups["top-1 class"].tolist() == [[False, True, False, False]]
-    assert groups["2nd class"].tolist() == [[False, False, True, False]]
-    assert groups["lower half"].tolist() == [[True, False, False, True]]
-
-
-def test_convergence_experiment_table_and_figure():
+def test_convergence_figure():
     cfgs = [{"label": "KL", "loss": "kl"}, {"label": "GKL 0.5", "loss": "gkl", "gamma": 0.5, "beta": 4.0}]
-    res = V.convergence_experiment(cfgs, seeds=(0, 1), num_samples=8, num_classes=5, steps=20, record_every=10)
-    assert res["steps"] == [0, 10, 20]
-    mean, std = res["results"]["GKL 0.5"]["logit"]["top-1 class"]
-    assert len(mean) == 3 and all(x >= 0 for x in std)
-    # Every loss starts from the same student (zeros) and teachers (same seeds).
-    assert res["results"]["KL"]["logit"]["top-1 class"][0][0] == pytest.approx(mean[0])
-    table = V.convergence_table(res, fraction=1.0)
-    assert len(table) == 8 and all(r["steps_to_fraction"] == 0 for r in table)  # 2 losses × 4 groups
-    assert {r["group"] for r in table} == {"top-1 class", "2nd class", "lower half", "all classes"}
+    res = toy.convergence_experiment(cfgs, seeds=(0, 1), num_samples=8, num_classes=5, steps=20, record_every=10)
     fig = V.convergence_figure(res)
     assert len(fig.data) == 2 * 2 * 3  # (band, mean) × losses × groups
     assert [a.text for a in fig.layout.annotations] == ["top-1 class", "2nd class", "lower half"]
+    mean, std = res["results"]["GKL 0.5"]["logit"]["top-1 class"]
+    band, line = fig.data[6], fig.data[7]  # GKL 0.5, first panel
+    assert list(line.y) == pytest.approx(mean) and list(line.x) == [0, 10, 20]
+    assert list(band.y[:3]) == pytest.approx([m + s for m, s in zip(mean, std)])
+    assert "over 2 seeds" in fig.layout.title.text and fig.layout.yaxis.type == "log"
+    prob = V.convergence_figure(res, "prob", log_y=False)
+    assert "soft-label" in prob.layout.title.text and prob.layout.yaxis.type != "log"
 
 
-def test_weight_matrix_and_figure():
-    w1 = V.weight_matrix(T, 1.0)
-    w0 = V.weight_matrix(T, 0.0)
-    assert float(w1.sum()) == pytest.approx(1.0) and float(w0.sum()) == pytest.approx(1.0)
-    assert torch.allclose(w0, torch.full((4, 4), 1 / 16, dtype=torch.float64))
+def test_convergence_figure_draws_the_best_of_an_lr_sweep():
+    cfgs = [{"label": "GKL", "loss": "gkl", "gamma": 0.0, "beta": 8.0}]
+    sweep = toy.lr_sweep(cfgs, lrs=(0.1, 2.0), seeds=(0,), num_samples=8, num_classes=4, steps=10,
+                         record_every=10, temperature=1.0)
+    fig = V.convergence_figure(sweep["best"])
+    assert fig.data[1].name == "GKL @ lr 2"
+
+
+def test_weight_function_figure():
     fig = V.weight_function_figure(T, (1.0, 0.5, 0.0))
     assert len(fig.data) == 9 and len(fig.layout.sliders[0].steps) == 3
     share_g1, share_g0 = fig.data[2].y, fig.data[8].y
     assert share_g1[0] > share_g0[0] and share_g0[0] == pytest.approx(0.25)
+    torch.testing.assert_close(torch.tensor(fig.data[0].z, dtype=torch.float64), toy.weight_matrix(T, 1.0))
+    # Uniform weights (gamma = 0): pairs with the top class carry (2C - 1) / C^2 = 7/16 of the weight.
+    assert "44%" in fig.layout.sliders[0].steps[2].args[1]["title.text"]
 
 
-def test_digits_teacher_is_a_real_model():
-    out = V.digits_teacher(steps=30)
-    assert out["logits"].shape[1] == 10 and out["logits"].shape[0] == out["targets"].shape[0]
-    assert out["accuracy"] > 0.8
-
-
-def test_shard_priors_sync():
-    teacher, y = V.synthetic_teacher(60, 4, seed=3)
-    sh = V.shard_priors(teacher, y, 2, split="sorted")
-    assert sh["max_synced_gap"] < 1e-6 < sh["max_local_gap"]
-    # A rank that saw no sample of a class keeps that row uniform.
-    assert torch.allclose(sh["local"][0][3], torch.full((4,), 0.25))
-    strided = V.shard_priors(teacher, y, 2, split="strided")
-    assert strided["max_synced_gap"] < 1e-6
+def test_prior_sync_figure():
+    teacher, y = toy.synthetic_teacher(60, 4, seed=3)
+    sh = toy.shard_priors(teacher, y, 3, split="strided")
     fig = V.prior_sync_figure(sh)
-    assert len(fig.data) == 3
-    with pytest.raises(ValueError, match="split"):
-        V.shard_priors(teacher, y, 2, split="random")
+    assert len(fig.data) == 4 and "3 data-parallel ranks" in fig.layout.title.text
+    torch.testing.assert_close(torch.tensor(fig.data[3].z, dtype=torch.float64), sh["synced"].double())
+    assert [d.showscale for d in fig.data] == [False, False, False, True]
+
+
+def test_theory_module_holds_figures_only():
+    """The experiments live in gkl.toy; gkl.viz.theory re-exports none of them."""
+    for name in toy.__all__:
+        assert name not in V.__all__
+    for name in (*toy.__all__, "_rank_groups", "_errors", "_mean_std"):
+        assert not hasattr(V, name)
 
 
 def test_class_prior_figures():
@@ -216,26 +181,6 @@ def test_widget_panels_render_current_values():
     for make in (W.decoupling_panel, W.asymmetry_panel):
         panel = make()
         assert len(panel.render().data) in (6, 8) and set(panel.values()) == set(panel.controls)
-
-
-def test_teacher_examples():
-    logits = torch.tensor([[3.0, 0.0], [0.5, 0.0], [9.0, 0.0], [2.0, 0.0]])
-    y = torch.tensor([0, 0, 0, 1])
-    ex = V.teacher_examples(logits, y)
-    assert ex == {"typical": 0, "wrong": 3, "over-confident": 2}
-    with pytest.raises(ValueError, match="no mistake"):
-        V.teacher_examples(logits[:3], y[:3])
-
-
-def test_lr_sweep_picks_the_best_and_skips_diverged_runs():
-    cfgs = [{"label": "GKL", "loss": "gkl", "gamma": 0.0, "beta": 8.0}]
-    res = V.lr_sweep(cfgs, lrs=(0.1, 2.0, 1e4), seeds=(0,), num_samples=8, num_classes=4, steps=20,
-                     record_every=10, temperature=1.0)
-    finals = {lr: r["results"]["GKL"]["logit"]["all classes"][0][-1] for lr, r in res["by_lr"].items()}
-    assert not (finals[1e4] < 1e3)  # diverged (inf/nan or huge)
-    assert res["best_lr"]["GKL"] == 2.0 and finals[2.0] < finals[0.1]
-    assert list(res["best"]["results"]) == ["GKL @ lr 2"]
-    assert res["diverged"] == {"GKL": [1e4]}
 
 
 def test_curvature_figure():

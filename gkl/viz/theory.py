@@ -1,21 +1,26 @@
-r"""Figures and small experiments of the theory chapters (Part I of the book).
+r"""Figures of the theory chapters (Part I of the book).
 
-Two kinds of functions live here:
+Every function returns a figure (:class:`plotly.graph_objects.Figure`) or a table
+(``IPython.display.HTML``) for results computed elsewhere: the maths in :mod:`gkl.derivations`, the
+toy experiments (fitting a student, convergence, learning-rate sweeps, pair weights, class priors on
+data-parallel ranks) in :mod:`gkl.toy`, the loss benchmark in :mod:`gkl.bench`. This module calls
+down into those, never the other way round.
 
-* **computations** (``term_gradients``, ``fit_student``, ``convergence_experiment``,
-  ``digits_teacher``, ``shard_priors``, ...) return plain tensors / dicts / lists, so tests can
-  check the numbers;
-* **figures** (``*_figure``) take those results and return a :class:`plotly.graph_objects.Figure`.
-  Figures with a ``slider`` are interactive on the static website (no kernel needed): every slider
-  step switches which traces are visible.
+Figures with a ``slider`` are interactive on the static website (no kernel needed): every slider
+step switches which traces are visible (:func:`slider_figure`). The weight matrix drawn by
+:func:`weight_function_figure` is
 
-All losses come from :mod:`gkl.losses`; all maths from :mod:`gkl.derivations`.
+.. math:: w_{jk} = \frac{u_j^\gamma\, u_k^\gamma}{\big(\sum_j u_j^\gamma\big)^2}, \qquad u = \mathrm{softmax}(o_m/T),
+
+and the curvature of :func:`curvature_figure` is
+:math:`\partial^2 \mathrm{wMSE}/\partial o_n[i]^2 = v_i \sum_{k \ne i} v_k / (\sum_k v_k)^2` with
+:math:`v = u^\gamma` (:func:`gkl.derivations.wmse_curvature`).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -23,7 +28,7 @@ from torch import Tensor
 
 from .. import losses as L
 from ..derivations import autograd_gradients, mse_on_probabilities
-from ..prior import ClassPrior
+from .. import toy
 
 __all__ = [
     "PALETTE",
@@ -32,25 +37,12 @@ __all__ = [
     "kl_gradient_check_figure",
     "decoupling_gradient_figure",
     "decoupling_numeric_figure",
-    "term_gradients",
     "term_gradients_figure",
-    "make_loss",
-    "fit_student",
-    "toy_distillation",
-    "toy_distillation_figure",
-    "weight_matrix",
+    "convergence_figure",
     "weight_function_figure",
     "curvature_figure",
-    "convergence_experiment",
-    "convergence_figure",
-    "convergence_table",
-    "lr_sweep",
-    "synthetic_teacher",
-    "digits_teacher",
-    "teacher_examples",
     "class_prior_figure",
     "sample_vs_prior_weights_figure",
-    "shard_priors",
     "prior_sync_figure",
     "benchmark_figure",
     "benchmark_table",
@@ -83,13 +75,6 @@ def _subplots(**kw):
     from plotly.subplots import make_subplots
 
     return make_subplots(**kw)
-
-
-def _as_vector(x: Any, name: str) -> Tensor:
-    t = torch.as_tensor(x, dtype=torch.float64)
-    if t.dim() != 1 or t.numel() < 2:
-        raise ValueError(f"{name} must be a 1-D vector of at least 2 logits, got shape {tuple(t.shape)}")
-    return t
 
 
 def _fmt(v: float) -> str:
@@ -147,7 +132,8 @@ def slider_figure(
         margin={"t": 150},
     )
     if titles is not None:
-        fig.update_layout(title_text=titles[active])
+        # Anchored at the top of the figure, so a legend of two rows (above the plots) cannot overlap it.
+        fig.update_layout(title={"text": titles[active], "y": 0.99, "yanchor": "top"})
     return fig
 
 
@@ -167,8 +153,8 @@ def soft_label_temperature_figure(
     :math:`\partial\mathrm{KL}/\partial o_n = (s_n - s_m)/T` that reaches the student. Three traces per step.
     """
     go = _go()
-    om = _as_vector(teacher_logits, "teacher_logits")
-    on = _as_vector(student_logits, "student_logits")
+    om = toy.as_logit_vector(teacher_logits, "teacher_logits")
+    on = toy.as_logit_vector(student_logits, "student_logits")
     if om.shape != on.shape:
         raise ValueError("student_logits and teacher_logits must have the same length")
     C = om.numel()
@@ -233,8 +219,8 @@ def decoupling_gradient_figure(
     not. Six traces per step (KL, DKL, MSE-prob on each side).
     """
     go = _go()
-    om0 = _as_vector(teacher_logits, "teacher_logits")
-    on = _as_vector(student_logits, "student_logits")
+    om0 = toy.as_logit_vector(teacher_logits, "teacher_logits")
+    on = toy.as_logit_vector(student_logits, "student_logits")
     C = om0.numel()
     x = [str(i) for i in range(C)]
     fig = _subplots(rows=1, cols=2, subplot_titles=("∂/∂o_m (teacher side)", "∂/∂o_n (student side)"))
@@ -295,33 +281,6 @@ def decoupling_numeric_figure(rows: Sequence[Mapping[str, Any]]):
 # --------------------------------------------------------------------------- asymmetry
 
 
-def term_gradients(
-    student_logits: Tensor,
-    teacher_logits: Tensor,
-    decoupled: str = "dkl",
-    temperature: float = 1.0,
-    gamma: float = 1.0,
-) -> dict[str, Tensor]:
-    r"""Gradient of each term (wMSE, CE) with respect to each side (teacher, student).
-
-    ``decoupled="dkl"`` uses :func:`gkl.dkl_parts` (the KL-equivalent form with stop-gradients);
-    ``"gkl"`` uses :func:`gkl.gkl_parts` (asymmetry broken; :math:`\gamma=1` is IKL without a prior;
-    wMSE on raw logits, weights at ``temperature``). Returns a dict with keys ``wmse_teacher``,
-    ``wmse_student``, ``ce_teacher``, ``ce_student`` (tensors shaped like the logits).
-    """
-    if decoupled == "dkl":
-        def parts(s, t):
-            return L.dkl_parts(s, t, temperature)
-    elif decoupled == "gkl":
-        def parts(s, t):
-            return L.gkl_parts(s, t, gamma=gamma, temperature=temperature, weight_temperature=temperature)
-    else:
-        raise ValueError(f"decoupled must be 'dkl' or 'gkl', got {decoupled!r}")
-    ws, wt = autograd_gradients(lambda s, t: parts(s, t).wmse, student_logits, teacher_logits)
-    cs, ct = autograd_gradients(lambda s, t: parts(s, t).ce, student_logits, teacher_logits)
-    return {"wmse_teacher": wt, "wmse_student": ws, "ce_teacher": ct, "ce_student": cs}
-
-
 def term_gradients_figure(
     student_logits: Any,
     teacher_logits: Any,
@@ -337,8 +296,8 @@ def term_gradients_figure(
     Eight traces per step.
     """
     go = _go()
-    om0 = _as_vector(teacher_logits, "teacher_logits")
-    on = _as_vector(student_logits, "student_logits")
+    om0 = toy.as_logit_vector(teacher_logits, "teacher_logits")
+    on = toy.as_logit_vector(student_logits, "student_logits")
     x = [str(i) for i in range(om0.numel())]
     label = "IKL (γ = 1)" if gamma == 1 else f"GKL (γ = {_fmt(gamma)})"
     fig = _subplots(rows=1, cols=2, subplot_titles=("KL = DKL (as in the theorem)", f"{label}: asymmetry broken"))
@@ -353,7 +312,7 @@ def term_gradients_figure(
         om = om0 * c
         traces, p = [], []
         for col, kind in ((1, "dkl"), (2, "gkl")):
-            g = term_gradients(on[None], om[None], kind, temperature, gamma)
+            g = toy.term_gradients(on[None], om[None], kind, temperature, gamma)
             for key, (name, colour, pattern) in style.items():
                 traces.append(go.Bar(x=x, y=g[key][0].tolist(), name=name, marker_color=colour,
                                      marker_pattern_shape=pattern, showlegend=col == 1, legendgroup=key))
@@ -365,233 +324,6 @@ def term_gradients_figure(
     fig.update_layout(barmode="group", height=520)
     fig.update_xaxes(title_text="class")
     return slider_figure(fig, steps, [_fmt(c) for c in confidences], "teacher confidence × ", active, titles, pos)
-
-
-def make_loss(
-    name: str, gamma: float = 1.0, temperature: float = 1.0, alpha: float = 1.0, beta: float = 1.0
-) -> Callable[[Tensor, Tensor], Tensor]:
-    r"""A loss ``f(student_logits, teacher_logits)`` by name: ``"kl"`` (:func:`gkl.kl_div` × :math:`T^2`),
-    ``"dkl"``, ``"ikl"`` or ``"gkl"`` (per-sample weights at ``temperature``; ``gamma`` for ``"gkl"``).
-
-    The teacher is detached inside, as in distillation.
-    """
-    T = float(temperature)
-    if name == "kl":
-        return lambda s, t: T * T * L.kl_div(s, t.detach(), T)
-    if name == "dkl":
-        return lambda s, t: L.dkl(s, t.detach(), T, alpha, beta)
-    if name in ("ikl", "gkl"):
-        g = 1.0 if name == "ikl" else gamma
-        return lambda s, t: L.gkl(s, t.detach(), alpha=alpha, beta=beta, gamma=g, temperature=T, weight_temperature=T)
-    raise ValueError(f"unknown loss {name!r}: expected 'kl', 'dkl', 'ikl' or 'gkl'")
-
-
-def synthetic_teacher(
-    num_samples: int, num_classes: int, confidence: float = 8.0, noise: float = 1.5, seed: int = 0
-) -> tuple[Tensor, Tensor]:
-    """Peaked teacher logits: ``noise * randn`` plus ``confidence`` on each sample's label.
-
-    Returns ``(logits (N, C) float64, labels (N,))``; labels are drawn uniformly.
-    """
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(num_classes, (num_samples,), generator=g)
-    logits = noise * torch.randn(num_samples, num_classes, generator=g, dtype=torch.float64)
-    logits[torch.arange(num_samples), y] += confidence
-    return logits, y
-
-
-def _rank_groups(teacher_logits: Tensor) -> dict[str, Tensor]:
-    """Boolean masks (N, C): each sample's top class, its second class, the lower half of its classes, all."""
-    C = teacher_logits.shape[1]
-    order = teacher_logits.argsort(dim=1, descending=True)
-    rank = torch.empty_like(order)
-    rank.scatter_(1, order, torch.arange(C).expand_as(order).contiguous())
-    return {"top-1 class": rank == 0, "2nd class": rank == 1, "lower half": rank >= C // 2,
-            "all classes": torch.ones_like(rank, dtype=torch.bool)}
-
-
-def _errors(student: Tensor, teacher: Tensor, temperature: float, groups: dict[str, Tensor]) -> dict[str, dict[str, float]]:
-    """Per-group mean errors: centred-logit error and soft-label (probability) error."""
-    cs = student - student.mean(1, keepdim=True)
-    ct = teacher - teacher.mean(1, keepdim=True)
-    logit_err = (cs - ct).abs()
-    prob_err = (F.softmax(student / temperature, 1) - F.softmax(teacher / temperature, 1)).abs()
-    return {
-        "logit": {k: float(logit_err[m].mean()) for k, m in groups.items()},
-        "prob": {k: float(prob_err[m].mean()) for k, m in groups.items()},
-    }
-
-
-def fit_student(
-    teacher_logits: Tensor,
-    loss_fn: Callable[[Tensor, Tensor], Tensor],
-    steps: int = 200,
-    lr: float = 1.0,
-    model: str = "logits",
-    features: int = 32,
-    temperature: float = 4.0,
-    record_every: int = 10,
-    seed: int = 0,
-) -> dict[str, Any]:
-    r"""Fit a student to fixed teacher logits with full-batch SGD and record per-class-group errors.
-
-    ``model="logits"``: the student logits themselves are the parameters (start at 0).
-    ``model="linear"``: student logits :math:`= X W` with fixed random features
-    :math:`X \in \mathbb{R}^{N\times D}` and :math:`W` starting at 0; the teacher is refitted in that
-    class as the least-squares logits :math:`X W^\*` closest to ``teacher_logits`` so a perfect fit exists.
-
-    Records, every ``record_every`` steps, the loss and the mean absolute error of the student's
-    **centred logits** (``logit``) and of its **soft labels at** ``temperature`` (``prob``) for the
-    teacher's top-1 class, its 2nd class and the lower half of the classes of every sample.
-    Returns ``{"steps", "loss", "logit": {group: [...]}, "prob": {group: [...]}, "teacher"}``.
-    """
-    N, C = teacher_logits.shape
-    teacher = teacher_logits.detach().to(torch.float64)
-    if model == "logits":
-        param = torch.zeros(N, C, dtype=torch.float64, requires_grad=True)
-
-        def forward() -> Tensor:
-            return param
-    elif model == "linear":
-        g = torch.Generator().manual_seed(seed + 10_000)
-        X = torch.randn(N, features, generator=g, dtype=torch.float64) / math.sqrt(features)
-        teacher = X @ torch.linalg.lstsq(X, teacher).solution  # realisable teacher
-        param = torch.zeros(features, C, dtype=torch.float64, requires_grad=True)
-
-        def forward() -> Tensor:
-            return X @ param
-    else:
-        raise ValueError(f"model must be 'logits' or 'linear', got {model!r}")
-    groups = _rank_groups(teacher)
-    opt = torch.optim.SGD([param], lr=lr)
-    out: dict[str, Any] = {"steps": [], "loss": [], "logit": {k: [] for k in groups}, "prob": {k: [] for k in groups},
-                           "teacher": teacher}
-    for step in range(steps + 1):
-        opt.zero_grad()
-        student = forward()
-        loss = loss_fn(student, teacher)
-        if step % record_every == 0 or step == steps:
-            err = _errors(student.detach(), teacher, temperature, groups)
-            out["steps"].append(step)
-            out["loss"].append(float(loss.detach()))
-            for kind in ("logit", "prob"):
-                for k, v in err[kind].items():
-                    out[kind][k].append(v)
-        if step < steps:
-            loss.backward()
-            opt.step()
-    return out
-
-
-def _mean_std(runs: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
-    t = torch.tensor(runs, dtype=torch.float64)
-    std = t.std(0, unbiased=True) if t.shape[0] > 1 else torch.zeros(t.shape[1], dtype=torch.float64)
-    return t.mean(0).tolist(), std.tolist()
-
-
-def convergence_experiment(
-    configs: Sequence[Mapping[str, Any]],
-    seeds: Sequence[int] = (0, 1, 2),
-    num_samples: int = 64,
-    num_classes: int = 10,
-    confidence: float = 8.0,
-    noise: float = 1.5,
-    temperature: float = 4.0,
-    steps: int = 200,
-    lr: float = 1.0,
-    model: str = "logits",
-    record_every: int = 10,
-) -> dict[str, Any]:
-    """Run :func:`fit_student` for every loss config and seed; mean ± std over seeds.
-
-    ``configs``: dicts with ``label``, ``loss`` (a :func:`make_loss` name) and optionally ``gamma``,
-    ``alpha``, ``beta`` and ``lr`` (overrides the common ``lr``). Each seed draws its own teacher (:func:`synthetic_teacher`). Returns
-    ``{"steps", "settings", "results": {label: {"loss"|"logit"|"prob": {group: (mean, std)}}}}``
-    (``loss`` maps ``"all"`` to the loss curve).
-    """
-    results: dict[str, Any] = {}
-    for cfg in configs:
-        fn = make_loss(cfg["loss"], cfg.get("gamma", 1.0), temperature, cfg.get("alpha", 1.0), cfg.get("beta", 1.0))
-        runs = []
-        for seed in seeds:
-            teacher, _ = synthetic_teacher(num_samples, num_classes, confidence, noise, seed)
-            runs.append(fit_student(teacher, fn, steps, cfg.get("lr", lr), model, temperature=temperature,
-                                    record_every=record_every, seed=seed))
-        res: dict[str, Any] = {"loss": {"all": _mean_std([r["loss"] for r in runs])}}
-        for kind in ("logit", "prob"):
-            res[kind] = {g: _mean_std([r[kind][g] for r in runs]) for g in runs[0][kind]}
-        results[cfg["label"]] = res
-    settings = dict(seeds=list(seeds), num_samples=num_samples, num_classes=num_classes, confidence=confidence,
-                    noise=noise, temperature=temperature, steps=steps, lr=lr, model=model)
-    return {"steps": runs[0]["steps"], "settings": settings, "results": results}
-
-
-def lr_sweep(
-    configs: Sequence[Mapping[str, Any]], lrs: Sequence[float] = (1.0, 4.0, 16.0), **kw: Any
-) -> dict[str, Any]:
-    """Run :func:`convergence_experiment` at every learning rate and pick each loss's best one.
-
-    The best learning rate of a loss minimises its final mean centred-logit error over **all classes**
-    (mean over seeds; diverged runs count as infinitely bad). Returns ``{"by_lr": {lr: result},
-    "best_lr": {label: lr}, "best": result}`` where ``best`` holds each loss's curves at its own best
-    learning rate (labels get `` @ lr`` appended) in the format of :func:`convergence_experiment`,
-    and ``"diverged": {label: [lr, ...]}``, the learning rates whose final error is not finite or
-    exceeds its initial value a thousandfold.
-    """
-    by_lr = {float(lr): convergence_experiment(configs, lr=float(lr), **kw) for lr in lrs}
-    best_lr: dict[str, float] = {}
-    best: dict[str, Any] = {}
-    for cfg in configs:
-        label = cfg["label"]
-
-        def score(lr: float) -> float:
-            v = by_lr[lr]["results"][label]["logit"]["all classes"][0][-1]
-            return v if math.isfinite(v) else math.inf
-
-        lr = min(by_lr, key=score)
-        best_lr[label] = lr
-        best[f"{label} @ lr {_fmt(lr)}"] = by_lr[lr]["results"][label]
-    diverged: dict[str, list[float]] = {}
-    for cfg in configs:
-        label = cfg["label"]
-        diverged[label] = []
-        for lr, res in by_lr.items():
-            curve = res["results"][label]["logit"]["all classes"][0]
-            if not math.isfinite(curve[-1]) or curve[-1] > 1e3 * curve[0]:
-                diverged[label].append(lr)
-    first = next(iter(by_lr.values()))
-    settings = dict(first["settings"], lr=list(by_lr))
-    return {"by_lr": by_lr, "best_lr": best_lr, "diverged": diverged,
-            "best": {"steps": first["steps"], "settings": settings, "results": best}}
-
-
-def convergence_table(result: Mapping[str, Any], kind: str = "logit", fraction: float = 0.25) -> list[dict]:
-    """Summary rows of :func:`convergence_experiment`, one per loss and class group.
-
-    Each row: ``loss``, ``group``, ``initial``, ``final_mean``, ``final_std`` (error at the last
-    recorded step, mean ± std over seeds), ``remaining`` (final / initial mean error) and ``steps_to_fraction``: the first recorded step at which
-    the mean error is at most ``fraction`` × its initial value (``None`` if never reached).
-    """
-    rows = []
-    steps = result["steps"]
-    for label, res in result["results"].items():
-        for group, (mean, std) in res[kind].items():
-            reached = next((s for s, m in zip(steps, mean) if m <= fraction * mean[0]), None)
-            rows.append({"loss": label, "group": group, "initial": mean[0], "final_mean": mean[-1],
-                         "final_std": std[-1], "remaining": mean[-1] / mean[0] if mean[0] else math.nan,
-                         "steps_to_fraction": reached})
-    return rows
-
-
-def toy_distillation(
-    seeds: Sequence[int] = (0, 1, 2), steps: int = 200, beta: float = 8.0, kl_lrs: Sequence[float] = (1.0, 8.0),
-    **kw: Any,
-) -> dict[str, Any]:
-    """KL (at each learning rate in ``kl_lrs``) against IKL (γ = 1, per-sample weights, asymmetry broken)
-    in the toy distillation of :func:`convergence_experiment` (common ``lr`` defaults to 1)."""
-    configs = [{"label": f"KL (T²·KL), lr {_fmt(lr)}", "loss": "kl", "lr": lr} for lr in kl_lrs]
-    configs.append({"label": f"IKL (α=1, β={_fmt(beta)})", "loss": "ikl", "beta": beta})
-    return convergence_experiment(configs, seeds=seeds, steps=steps, **kw)
 
 
 def _band(go, x, mean, std, colour, name, showlegend=True, legendgroup=None, dash=None):
@@ -615,8 +347,9 @@ def convergence_figure(
 ):
     """Per-group error against steps, one line (mean ± std band) per loss; one panel per class group.
 
-    ``result`` from :func:`convergence_experiment`; ``kind`` is ``"logit"`` (centred-logit error) or
-    ``"prob"`` (soft-label error). Two traces (band, mean) per loss per panel. On the log scale the
+    ``result`` from :func:`gkl.toy.convergence_experiment` (or the ``"best"`` entry of
+    :func:`gkl.toy.lr_sweep`); ``kind`` is ``"logit"`` (centred-logit error) or ``"prob"`` (soft-label
+    error). Two traces (band, mean) per loss per panel. On the log scale the
     axis starts at ``y_min`` so that runs that converge to rounding error do not squash the others.
     """
     go = _go()
@@ -643,20 +376,7 @@ def convergence_figure(
     return fig
 
 
-def toy_distillation_figure(result: Mapping[str, Any]):
-    """Loss and centred-logit error (all groups pooled by panel) of :func:`toy_distillation`."""
-    return convergence_figure(result, "logit")
-
-
 # --------------------------------------------------------------------------- weight function
-
-
-def weight_matrix(teacher_logits: Any, gamma: float, temperature: float = 1.0) -> Tensor:
-    r"""Normalised pair weights :math:`w_{jk} = u_j^\gamma u_k^\gamma / (\sum_j u_j^\gamma)^2`,
-    :math:`u = \mathrm{softmax}(o_m/T)` (one sample; entries sum to 1)."""
-    u = F.softmax(_as_vector(teacher_logits, "teacher_logits") / temperature, 0).pow(gamma)
-    w = u[:, None] * u[None, :]
-    return w / w.sum()
 
 
 def weight_function_figure(
@@ -668,24 +388,25 @@ def weight_function_figure(
     r"""Slider over :math:`\gamma`: the pair-weight matrix :math:`w = u^\gamma u^{\gamma\top}` (normalised)
     and each class's share of the total pair weight.
 
-    Left: heat-map of :func:`weight_matrix`; right: bars of the share :math:`\sum_k w_{jk}` of class
-    :math:`j` (twice it is the weight of pairs involving :math:`j`, minus the diagonal) next to the
-    teacher's soft label :math:`u_j`. Three traces per step.
+    Left: heat-map of :func:`gkl.toy.weight_matrix`; right: bars of the share :math:`\sum_k w_{jk}` of
+    class :math:`j` next to the teacher's soft label :math:`u_j`. The title gives the weight of all
+    pairs involving the top class :math:`t`, :math:`2\sum_k w_{tk} - w_{tt}`. Three traces per step.
     """
     go = _go()
-    om = _as_vector(teacher_logits, "teacher_logits")
+    om = toy.as_logit_vector(teacher_logits, "teacher_logits")
     C = om.numel()
     x = [str(i) for i in range(C)]
     u = F.softmax(om / temperature, 0)
     fig = _subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.14,
                     subplot_titles=("pair weights w[j,k] (sum 1)", "share of the total weight per class"))
+    zmax = float(toy.weight_matrix(om, 1.0, temperature).max())  # one colour scale for every step
     steps, pos, titles = [], [], []
     for g in gammas:
-        w = weight_matrix(om, g, temperature)
+        w = toy.weight_matrix(om, g, temperature)
         share = w.sum(1)
         pairs_top = float(w[u.argmax()].sum() * 2 - w[u.argmax(), u.argmax()])
         steps.append([
-            go.Heatmap(z=w.tolist(), x=x, y=x, colorscale="Viridis", zmin=0, zmax=float(weight_matrix(om, 1.0, temperature).max()),
+            go.Heatmap(z=w.tolist(), x=x, y=x, colorscale="Viridis", zmin=0, zmax=zmax,
                        colorbar={"x": 0.41, "len": 0.9, "thickness": 12}, showscale=True),
             go.Bar(x=x, y=u.tolist(), name="teacher soft label u", marker_color=PALETTE["teacher"], opacity=0.5),
             go.Bar(x=x, y=share.tolist(), name="Σ_k w[j,k]", marker_color=PALETTE["wmse"]),
@@ -710,7 +431,7 @@ def curvature_figure(teacher_logits: Any, gammas: Sequence[float] | None = None,
     from ..derivations import wmse_curvature
 
     go = _go()
-    om = _as_vector(teacher_logits, "teacher_logits")
+    om = toy.as_logit_vector(teacher_logits, "teacher_logits")
     gs = torch.linspace(0, 1, 41, dtype=torch.float64) if gammas is None else torch.as_tensor(gammas, dtype=torch.float64)
     u = F.softmax(om / temperature, 0)
     curv = torch.stack([wmse_curvature(u.pow(float(g))) for g in gs])  # (G, C)
@@ -726,51 +447,6 @@ def curvature_figure(teacher_logits: Any, gammas: Sequence[float] | None = None,
 
 
 # --------------------------------------------------------------------------- class prior
-
-
-def digits_teacher(steps: int = 150, seed: int = 0, lr: float = 0.5) -> dict[str, Any]:
-    """A real (small) teacher: softmax regression trained on scikit-learn's handwritten digits.
-
-    Returns ``{"logits", "targets", "accuracy"}`` on the training split of
-    ``gkl.data.get_dataset("digits", seed=seed)`` (logits of the trained model, float64).
-    """
-    from ..data import get_dataset
-
-    train, _, info = get_dataset("digits", seed=seed)
-    x, y = train.tensors()
-    x = x.flatten(1).double()
-    x = (x - x.mean(0)) / (x.std(0) + 1e-6)
-    torch.manual_seed(seed)
-    lin = torch.nn.Linear(x.shape[1], info.num_classes).double()
-    opt = torch.optim.SGD(lin.parameters(), lr=lr)
-    for _ in range(steps):
-        opt.zero_grad()
-        F.cross_entropy(lin(x), y).backward()
-        opt.step()
-    with torch.no_grad():
-        logits = lin(x)
-    return {"logits": logits, "targets": y, "accuracy": float((logits.argmax(1) == y).double().mean())}
-
-
-def teacher_examples(logits: Tensor, targets: Tensor) -> dict[str, int]:
-    """Indices of three telling samples of a teacher: ``"typical"`` (correct, median confidence),
-    ``"wrong"`` (the most confident mistake, if any) and ``"over-confident"`` (correct, highest confidence).
-
-    Raises ``ValueError`` if the teacher makes no mistake (then there is no ``"wrong"`` example).
-    """
-    p = F.softmax(logits.double(), 1)
-    conf, pred = p.max(1)
-    correct = pred == targets
-    if correct.all():
-        raise ValueError("the teacher makes no mistake on these samples: no 'wrong' example to show")
-    idx_c = correct.nonzero().flatten()
-    idx_w = (~correct).nonzero().flatten()
-    order = idx_c[conf[idx_c].argsort()]
-    return {
-        "typical": int(order[len(order) // 2]),
-        "wrong": int(idx_w[conf[idx_w].argmax()]),
-        "over-confident": int(order[-1]),
-    }
 
 
 def class_prior_figure(prior: Tensor, class_names: Optional[Sequence[str]] = None, title: str = "class prior"):
@@ -811,54 +487,11 @@ def sample_vs_prior_weights_figure(
     return fig
 
 
-def shard_priors(
-    logits: Tensor, targets: Tensor, num_ranks: int = 2, temperature: float = 1.0, split: str = "sorted"
-) -> dict[str, Any]:
-    """What each of ``num_ranks`` data-parallel ranks computes, without and with the all-reduce.
-
-    The samples are split into shards (``"sorted"``: by label, as an un-shuffled sampler would;
-    ``"strided"``: sample ``i`` to rank ``i % R``, as ``DistributedSampler`` without shuffling). Each
-    rank fills its own :class:`gkl.ClassPrior`; the all-reduce of :meth:`gkl.ClassPrior.compute` is
-    simulated in one process by summing the ranks' statistics (exactly what ``all_reduce`` does).
-
-    Returns ``{"local": [prior per rank], "synced": prior, "single": prior of one process over all
-    data, "max_local_gap": max |local - single|, "max_synced_gap": max |synced - single|}``.
-    """
-    if split == "sorted":
-        order = targets.argsort(stable=True)
-        shards = order.tensor_split(num_ranks)
-    elif split == "strided":
-        shards = [torch.arange(r, targets.numel(), num_ranks) for r in range(num_ranks)]
-    else:
-        raise ValueError(f"split must be 'sorted' or 'strided', got {split!r}")
-    C = logits.shape[1]
-    ranks = []
-    for idx in shards:
-        p = ClassPrior(C, temperature)
-        p.update(logits[idx], targets[idx])
-        ranks.append(p)
-    local = [p.compute() for p in ranks]
-    total = ClassPrior(C, temperature)
-    states = [p.state_dict() for p in ranks]
-    merged = dict(states[0])
-    merged["sums"] = sum(s["sums"] for s in states)  # all_reduce(sums)
-    merged["counts"] = sum(s["counts"] for s in states)  # all_reduce(counts)
-    total.load_state_dict(merged)
-    synced = total.compute()
-    single = ClassPrior(C, temperature)
-    single.update(logits, targets)
-    single_prior = single.compute()
-    return {
-        "local": local,
-        "synced": synced,
-        "single": single_prior,
-        "max_local_gap": max(float((p - single_prior).abs().max()) for p in local),
-        "max_synced_gap": float((synced - single_prior).abs().max()),
-    }
-
-
 def prior_sync_figure(shards: Mapping[str, Any]):
-    """Heat-maps of each rank's local prior and of the all-reduced prior (one trace each)."""
+    """Heat-maps of each rank's local prior and of the all-reduced prior (one trace each).
+
+    ``shards`` from :func:`gkl.toy.shard_priors`.
+    """
     go = _go()
     mats = [*shards["local"], shards["synced"]]
     titles = [f"rank {r}, no all-reduce" for r in range(len(shards["local"]))] + ["every rank, with all-reduce"]
@@ -867,7 +500,7 @@ def prior_sync_figure(shards: Mapping[str, Any]):
         fig.add_trace(go.Heatmap(z=P.double().tolist(), colorscale="Viridis", zmin=0, zmax=1, showscale=i == len(mats) - 1),
                       row=1, col=i + 1)
         fig.update_yaxes(autorange="reversed", row=1, col=i + 1, showticklabels=i == 0)
-    fig.update_layout(height=360, title_text="The class prior on two data-parallel ranks")
+    fig.update_layout(height=360, title_text=f"The class prior on {len(shards['local'])} data-parallel ranks")
     return fig
 
 

@@ -1,6 +1,7 @@
 """ipywidgets panels for live exploration of the theory chapters in Colab / Jupyter.
 
-Each panel recomputes one figure of :mod:`gkl.viz.theory` whenever a control moves. They need a
+Each panel recomputes one figure of :mod:`gkl.viz.theory` (re-running the experiment of
+:mod:`gkl.toy` where the figure shows one) whenever a control moves. They need a
 **running kernel**: on the static website the controls are drawn but nothing is recomputed (the
 plotly slider figures of the chapters are the kernel-free version of the same explorations).
 
@@ -15,6 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import ipywidgets
 import torch
 
+from .. import toy
 from . import theory
 
 __all__ = [
@@ -144,7 +146,7 @@ def convergence_panel(seeds: Sequence[int] = (0, 1), num_samples: int = 32, step
     def make(gamma: float, beta: float, lr: float, kind: str):
         configs = [{"label": "KL", "loss": "kl"},
                    {"label": f"GKL γ={gamma:g}", "loss": "gkl", "gamma": gamma, "beta": beta}]
-        res = theory.convergence_experiment(configs, seeds=seeds, num_samples=num_samples, steps=steps, lr=lr)
+        res = toy.convergence_experiment(configs, seeds=seeds, num_samples=num_samples, steps=steps, lr=lr)
         return theory.convergence_figure(res, kind)
 
     controls = {
