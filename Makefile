@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv book test test-fast bench clean
+.PHONY: venv assets book test test-fast bench clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 
 venv: $(STAMP)
 
+# JavaScript for the offline site (MathJax, require.js, widget manager, plotly.js) into
+# book/_static/vendor/ (git-ignored); downloads with npm once, then returns at once.
+assets: $(STAMP)
+	$(BIN)/python tools/vendor_assets.py
+
 # Build the whole book: every chapter executed from scratch, warnings are errors.
-book: $(STAMP)
+book: assets
 	rm -rf _build
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
