@@ -1,0 +1,133 @@
+"""Figures of the adversarial-training chapter (plotly for curves, matplotlib for image grids).
+
+Every function takes plain results (the records of :func:`gkl.adversarial.run_experiment`, models,
+tensors) and returns a figure; nothing here trains.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any, Mapping, Optional, Sequence
+
+from torch import Tensor, nn
+
+__all__ = ["learning_curves", "robustness_curve", "adversarial_grid", "masking_bars", "METHOD_COLORS"]
+
+METHOD_COLORS = {"TRADES": "#636efa", "IKL": "#00a07a", "GKL": "#ef553b", "PGD-AT": "#ab63fa"}
+
+
+def _color(label: str, i: int) -> str:
+    palette = ["#636efa", "#00a07a", "#ef553b", "#ab63fa", "#ffa15a", "#19d3f3"]
+    return METHOD_COLORS.get(label, palette[i % len(palette)])
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _band(fig, x, values: list[list[float]], label: str, color: str, row: int, col: int, show: bool) -> None:
+    import plotly.graph_objects as go
+
+    mean = [statistics.fmean(v) for v in zip(*values)]
+    std = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in zip(*values)]
+    hi = [m + s for m, s in zip(mean, std)]
+    lo = [m - s for m, s in zip(mean, std)]
+    fig.add_trace(go.Scatter(x=list(x) + list(x)[::-1], y=hi + lo[::-1], fill="toself", fillcolor=_rgba(color, 0.18),
+                             line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=label), row=row, col=col)
+    fig.add_trace(go.Scatter(x=list(x), y=mean, mode="lines+markers", name=label, legendgroup=label, showlegend=show,
+                             line=dict(color=color), hovertemplate="%{y:.1%}<extra>" + label + "</extra>"), row=row, col=col)
+
+
+def _by_method(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for r in records:
+        out.setdefault(r["method"], []).append(r)
+    return out
+
+
+def learning_curves(records: Sequence[Mapping[str, Any]], title: Optional[str] = None):
+    """Test accuracy per epoch (clean, and PGD at the training ε), mean ± std over seeds."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("clean test accuracy", "robust test accuracy (PGD-10)"))
+    for i, (label, rs) in enumerate(_by_method(records).items()):
+        epochs = [m["epoch"] for m in rs[0]["history"]]
+        for col, key in ((1, "clean_acc"), (2, "robust_acc")):
+            vals = [[m[key] for m in r["history"]] for r in rs]
+            _band(fig, epochs, vals, label, _color(label, i), 1, col, show=col == 1)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_yaxes(tickformat=".0%")
+    fig.update_layout(height=380, title=title, legend=dict(orientation="h", y=-0.2), margin=dict(t=60, b=40))
+    return fig
+
+
+def robustness_curve(records: Sequence[Mapping[str, Any]], train_epsilon: Optional[float] = None, title: Optional[str] = None):
+    """PGD-20 accuracy against the attack radius ε, mean ± std over seeds (one curve per method)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=1)
+    for i, (label, rs) in enumerate(_by_method(records).items()):
+        eps = rs[0]["curve_epsilons"]
+        _band(fig, eps, [r["curve_pgd_acc"] for r in rs], label, _color(label, i), 1, 1, show=True)
+    if train_epsilon is not None:
+        fig.add_vline(x=train_epsilon, line_dash="dot", line_color="grey", annotation_text="training ε")
+    fig.update_xaxes(title_text="attack radius ε (L∞, pixels in [0, 1])")
+    fig.update_yaxes(title_text="accuracy under PGD-20", tickformat=".0%", range=[0, 1.02])
+    fig.update_layout(height=380, title=title, legend=dict(orientation="h", y=-0.25), margin=dict(t=50, b=40))
+    return fig
+
+
+def adversarial_grid(
+    models: Mapping[str, nn.Module],
+    x: Tensor,
+    y: Tensor,
+    eps: float,
+    n: int = 8,
+    steps: int = 20,
+    seed: int = 0,
+    class_names: Optional[Sequence[str]] = None,
+):
+    """A grid of images: the clean inputs (top row, titled with their labels), then each model's PGD
+    adversarial examples titled with that model's prediction (red: wrong). Returns a matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    from ..attacks import pgd, predict
+
+    x, y = x[:n], y[:n]
+    names = list(class_names) if class_names is not None else [str(i) for i in range(int(y.max()) + 1)]
+    rows = [("clean", x, None)] + [(label, pgd(m, x, y, eps, steps=steps, seed=seed), m) for label, m in models.items()]
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.2 * n, 1.35 * len(rows)), squeeze=False)
+    for r, (label, imgs, model) in enumerate(rows):
+        preds = y if model is None else predict(model, imgs)
+        for c in range(n):
+            ax = axes[r][c]
+            img = imgs[c].detach().cpu().numpy()
+            ax.imshow(img[0] if img.shape[0] == 1 else img.transpose(1, 2, 0), cmap="gray_r" if img.shape[0] == 1 else None,
+                      vmin=0, vmax=1, interpolation="nearest")
+            ok = int(preds[c]) == int(y[c])
+            ax.set_title(names[int(preds[c])], fontsize=9, color="black" if ok else "red")
+            ax.set_xticks([]), ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(label, fontsize=9)
+    fig.suptitle(f"PGD-{steps} adversarial examples, ε = {eps:g} (top: label; below: prediction, red = wrong)",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def masking_bars(reports: Mapping[str, Any], title: Optional[str] = None):
+    """Clean, white-box and black-box accuracy per model (:class:`gkl.attacks.MaskingReport` values)."""
+    import plotly.graph_objects as go
+
+    names = list(reports)
+    fig = go.Figure()
+    for key, label, color in (("clean_acc", "clean", "#9e9e9e"), ("whitebox_acc", "white-box: APGD-CE + APGD-T", "#636efa"),
+                              ("blackbox_acc", "black-box: Square", "#ef553b")):
+        fig.add_trace(go.Bar(x=names, y=[getattr(reports[n], key) for n in names], name=label, marker_color=color,
+                             hovertemplate="%{y:.1%}<extra>" + label + "</extra>"))
+    fig.update_yaxes(tickformat=".0%", range=[0, 1])
+    fig.update_layout(barmode="group", height=360, title=title, legend=dict(orientation="h", y=-0.15))
+    return fig

@@ -1,0 +1,179 @@
+"""Adversarial-training objectives, schedules, class prior and the chapter's experiment runner."""
+
+import json
+
+import pytest
+import torch
+
+from gkl.adversarial import (
+    PROFILES,
+    AdversarialConfig,
+    AdversarialObjective,
+    format_table,
+    load_trained,
+    run_experiment,
+    run_one,
+    summarize,
+    train_adversarial,
+)
+from gkl.data import get_dataset, write_fake_cifar
+from gkl.engine import StepContext, TrainConfig
+from gkl.models import build_model
+
+torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
+
+
+@pytest.fixture(scope="module")
+def digits():
+    tr, te, info = get_dataset("digits")
+    return tr.subset(128), te.subset(64), info
+
+
+def ctx_for(model, step=0, steps_per_epoch=10, epochs=10):
+    return StepContext(torch.device("cpu"), model, TrainConfig(), epoch=1 + step // steps_per_epoch,
+                       epochs=epochs, step=step, steps_per_epoch=steps_per_epoch)
+
+
+def test_config_validation_and_method_defaults():
+    with pytest.raises(ValueError, match="unknown method"):
+        AdversarialConfig.for_method("mart")
+    with pytest.raises(ValueError, match="epsilon"):
+        AdversarialConfig(method="trades", epsilon=-0.1)
+    g = AdversarialConfig.for_method("gkl", beta=None, gamma=0.3)
+    assert (g.alpha, g.beta, g.gamma, g.temperature, g.use_prior, g.attack_loss) == (4.0, 20.0, 0.3, 4.0, True, "gkl")
+    assert AdversarialConfig.for_method("trades").beta == 6.0
+    assert AdversarialConfig.for_method("trades").attack_loss == "kl"
+    assert AdversarialConfig.for_method("pgd-at").attack_loss == "ce"
+
+
+def test_epsilon_and_step_curriculum_reach_full_strength_after_warmup():
+    cfg = AdversarialConfig.for_method("trades", epsilon=0.2, eps_warmup=3, attack_steps=5, attack_steps_min=2)
+    obj = AdversarialObjective(cfg, 10)
+    m = build_model("small_cnn", 10)
+    sched = [obj.schedule(ctx_for(m, step=s)) for s in range(100)]  # 10 epochs x 10 steps
+    eps = [e for e, _ in sched]
+    assert eps[0] == pytest.approx(0.2 / 30) and eps[29] == pytest.approx(0.2)  # full at epoch 3, not at the end
+    assert all(b >= a for a, b in zip(eps, eps[1:])) and max(eps) == pytest.approx(0.2)
+    steps = [k for _, k in sched]
+    assert steps[0] == 2 and steps[29:] == [5] * 71 and sorted(set(steps)) == [2, 3, 4, 5]
+    assert AdversarialObjective(AdversarialConfig.for_method("trades"), 10).schedule(ctx_for(m)) == (8 / 255, 10)
+
+
+@pytest.mark.parametrize("method,terms", [
+    ("pgd-at", {"robust"}), ("trades", {"natural", "robust"}),
+    ("ikl", {"natural", "robust_ce", "robust_wmse"}), ("gkl", {"natural", "robust_ce", "robust_wmse"}),
+])
+def test_each_method_takes_a_step(method, terms, digits):
+    tr, _, info = digits
+    torch.manual_seed(0)
+    m = build_model("small_cnn", 10, mean=info.mean, std=info.std).train()
+    obj = AdversarialObjective(AdversarialConfig.for_method(method, epsilon=0.1, attack_steps=3), 10)
+    ctx = ctx_for(m)
+    obj.start_epoch(1, ctx)
+    x, y = tr.tensors()
+    out = obj.loss_terms(m, x[:32], y[:32], ctx)
+    assert set(out.terms) == terms and all(t.dim() == 0 and torch.isfinite(t) for t in out.terms.values())
+    sum(out.terms.values()).backward()
+    assert m.training and all(p.grad is not None for p in m.parameters())
+
+
+def test_class_prior_comes_from_the_previous_epochs_clean_logits(digits):
+    tr, _, info = digits
+    m = build_model("small_cnn", 10, mean=info.mean, std=info.std)
+    obj = AdversarialObjective(AdversarialConfig.for_method("gkl", epsilon=0.1, attack_steps=1), 10)
+    ctx = ctx_for(m)
+    obj.start_epoch(1, ctx)
+    assert torch.allclose(obj.current_prior, torch.full((10, 10), 0.1))  # uniform in epoch 1
+    x, y = tr.tensors()
+    obj.loss_terms(m, x, y, ctx)
+    with torch.no_grad():
+        probs = torch.softmax(m.eval()(x) / obj.cfg.temperature, 1)
+    obj.start_epoch(2, ctx)
+    want = torch.stack([probs[y == c].mean(0) for c in range(10)])
+    assert torch.allclose(obj.current_prior, want, atol=1e-5)
+    assert obj.prior.num_samples == 0  # reset for the new epoch
+    nop = AdversarialObjective(AdversarialConfig.for_method("gkl", use_prior=False), 10)
+    assert nop.prior is None and nop.states() == {}
+
+
+def test_training_resumes_exactly_with_the_prior(tmp_path, digits):
+    adv = AdversarialConfig.for_method("gkl", epsilon=0.1, attack_steps=2, eps_warmup=1)
+    train = TrainConfig(epochs=3, batch_size=32, lr=0.05, progress=False)
+    _, full = train_adversarial("digits", "small_cnn", adv, train, tmp_path / "a", data=digits, model_kwargs={"widths": [8, 16]})
+    train_adversarial("digits", "small_cnn", adv, train, tmp_path / "b", data=digits, model_kwargs={"widths": [8, 16]}, stop_after=2)
+    _, resumed = train_adversarial("digits", "small_cnn", adv, train, tmp_path / "b", data=digits,
+                                   model_kwargs={"widths": [8, 16]}, resume=True)
+    strip = lambda h: [{k: v for k, v in m.items() if k != "time_s"} for m in h]  # noqa: E731
+    assert strip(full) == strip(resumed)
+    assert {"clean_acc", "robust_acc", "epsilon", "train_robust_wmse"} <= set(full[-1])
+    assert full[-1]["robust_acc"] <= full[-1]["clean_acc"]
+    model, ck = load_trained(tmp_path / "a")
+    assert ck["meta"]["model"] == "small_cnn" and not model.training
+    with pytest.raises(ValueError, match="not 'preact_resnet18'"):
+        load_trained(tmp_path / "a", model_name="preact_resnet18")
+
+
+@pytest.mark.slow
+def test_gpu_profile_code_path_on_a_tiny_cifar_folder(tmp_path):
+    """The `gpu` profile end to end (one training step per run) on a synthetic CIFAR-format folder."""
+    write_fake_cifar(tmp_path / "data", "cifar10", n_train=16, n_test=8)
+    gpu = PROFILES["gpu"]
+    prof = gpu.replace(
+        data_root=str(tmp_path / "data"), epochs=1, seeds=(0,), batch_size=16, train_subset=None,
+        eval_subset=None, autoattack_subset=4, model_kwargs={"width": 4}, num_workers=0,
+        methods={"GKL": gpu.methods["GKL"]}, curve_epsilons=(0.0, 8 / 255), square_queries=50,
+    )
+    exp = run_experiment(prof, runs_dir=tmp_path / "runs", workers=1)
+    (rec,) = exp.records
+    assert len(rec["history"]) == 1 and rec["autoattack_n"] == 4 and rec["n_test"] == 8
+    assert {"clean_acc", "pgd_acc", "autoattack_acc", "curve_pgd_acc"} <= set(rec)
+    assert isinstance(exp.load_model("GKL", 0), torch.nn.Module)
+    assert rec["train_s"] > 0 and (exp.run_dir("GKL", 0) / "metrics.jsonl").is_file()
+
+
+def test_runner_caches_and_tables(tmp_path, digits, monkeypatch):
+    prof = PROFILES["cpu"].replace(epochs=1, seeds=(0, 1), attacks=("pgd",), curve_epsilons=(0.0, 0.1),
+                                   model_kwargs={"widths": [8, 16]}, methods={"TRADES": PROFILES["cpu"].methods["TRADES"]})
+    import gkl.adversarial as A
+
+    monkeypatch.setattr(A, "get_dataset", lambda *a, **k: digits)
+    exp = run_experiment(prof, runs_dir=tmp_path, workers=1)
+    assert [r["seed"] for r in exp.records] == [0, 1]
+    path = exp.run_dir("TRADES", 0) / "result.json"
+    assert json.loads(path.read_text())["key"] == prof.key("TRADES", 0)
+    mtime = path.stat().st_mtime_ns
+    again = run_one(prof, "TRADES", 0, tmp_path)
+    assert path.stat().st_mtime_ns == mtime and again["pgd_acc"] == exp.records[0]["pgd_acc"]
+    rows = summarize(exp.records)
+    assert rows[0]["seeds"] == 2 and len(rows[0]["clean_acc"]) == 2
+    table = format_table(rows)
+    assert table.startswith("| method | seeds | clean | PGD-20 | worst case |") and "±" in table
+
+
+def test_figures_draw_what_they_are_given():
+    from gkl.attacks import MaskingReport
+    from gkl.viz.adversarial import adversarial_grid, learning_curves, masking_bars, robustness_curve
+
+    hist = [{"epoch": e, "clean_acc": 0.5 + 0.1 * e, "robust_acc": 0.1 * e} for e in (1, 2)]
+    recs = [{"method": m, "seed": s, "history": hist, "curve_epsilons": [0.0, 0.1], "curve_pgd_acc": [0.9, 0.4 + s / 10]}
+            for m in ("TRADES", "GKL") for s in (0, 1)]
+    fig = learning_curves(recs)
+    names = {t.name for t in fig.data if t.showlegend}
+    assert names == {"TRADES", "GKL"} and len(fig.data) == 8  # band + mean line, 2 panels, 2 methods
+    means = [t for t in fig.data if t.mode == "lines+markers" and t.name == "GKL" and t.xaxis == "x2"]
+    assert list(means[0].y) == pytest.approx([0.1, 0.2])
+    fig = robustness_curve(recs, train_epsilon=0.1)
+    gkl_mean = [t for t in fig.data if t.name == "GKL" and t.mode == "lines+markers"][0]
+    assert list(gkl_mean.y) == pytest.approx([0.9, 0.45])
+    torch.manual_seed(0)
+    m = build_model("small_cnn", 10)
+    x, y = torch.rand(4, 1, 8, 8), torch.arange(4)
+    g = adversarial_grid({"A": m, "B": m}, x, y, 0.1, n=4, steps=2)
+    assert len(g.axes) == 12  # 3 rows (clean, A, B) x 4 images
+    import matplotlib.pyplot as plt
+
+    plt.close(g)
+    rep = MaskingReport(n=10, clean_acc=0.9, whitebox_acc=0.8, blackbox_acc=0.3, blackbox_only=5, tolerance=0.02)
+    assert rep.masked and "masking suspected" in str(rep)
+    bars = masking_bars({"m": rep})
+    assert [list(t.y) for t in bars.data] == [[0.9], [0.8], [0.3]]

@@ -1,0 +1,85 @@
+"""Command line: training, evaluation, resume and one-line errors (never a traceback)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from gkl.cli import main
+
+torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
+
+FAST = ["--train-subset", "96", "--eval-subset", "40", "--attack-steps", "1", "--no-progress", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "gkl"
+    rc = main(["adversarial", "--dataset", "digits", "--method", "gkl", "--epochs", "2", "--seed", "1",
+               "--out", str(out), "--gamma", "0.3", "--epsilon", "0.1", *FAST])
+    assert rc == 0
+    return out
+
+
+def one_line_error(capsys, argv, match):
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert err.startswith("gkl: error: ") and err.count("\n") == 1 and "Traceback" not in err, err
+    assert match in err, err
+
+
+def test_adversarial_writes_metrics_and_checkpoint(run_dir):
+    lines = [json.loads(l) for l in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in lines] == [1, 2]
+    assert {"epoch", "train_loss", "clean_acc", "robust_acc"} <= set(lines[0])
+    assert (run_dir / "checkpoint.pt").is_file()
+
+
+def test_resume_of_a_finished_run_changes_nothing(run_dir, capsys):
+    before = (run_dir / "metrics.jsonl").read_text()
+    rc = main(["adversarial", "--dataset", "digits", "--method", "gkl", "--epochs", "2", "--seed", "1",
+               "--out", str(run_dir), "--gamma", "0.3", "--epsilon", "1/10", *FAST, "--resume"])
+    assert rc == 0 and (run_dir / "metrics.jsonl").read_text() == before
+    one_line_error(capsys, ["adversarial", "--epochs", "2", "--out", str(run_dir), *FAST], "exists")
+
+
+def test_evaluate_prints_and_saves(run_dir, capsys):
+    rc = main(["evaluate", "--checkpoint", str(run_dir / "checkpoint.pt"), "--attack", "pgd", "--subset", "50", "--steps", "5"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "clean_acc" in out and "robust_acc" in out
+    res = json.loads((run_dir / "eval-pgd.json").read_text())
+    assert res["n"] == 50 and res["epsilon"] == pytest.approx(0.1) and res["robust_acc"] <= res["clean_acc"]
+
+
+def test_bad_arguments_give_one_line_errors(run_dir, tmp_path, capsys):
+    one_line_error(capsys, ["adversarial", "--method", "mart", "--out", str(tmp_path)], "invalid choice")
+    one_line_error(capsys, ["adversarial", "--epsilon", "-0.1", "--out", str(tmp_path)], "--epsilon must be >= 0")
+    one_line_error(capsys, ["adversarial", "--epsilon", "abc", "--out", str(tmp_path)], "not a number")
+    one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "missing.pt")], "not found")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"garbage")
+    one_line_error(capsys, ["evaluate", "--checkpoint", str(bad)], "corrupted")
+    one_line_error(capsys, ["evaluate", "--checkpoint", str(run_dir), "--model", "wrn34_10"], "holds a 'small_cnn' model")
+    # weights of another architecture under a checkpoint that claims small_cnn
+    ck = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    ck["meta"]["model_kwargs"]["widths"] = [4]
+    torch.save(ck, tmp_path / "other.pt")
+    one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "other.pt")], "does not fit model")
+    one_line_error(capsys, ["evaluate", "--checkpoint", str(run_dir), "--epsilon", "-1"], "--epsilon must be >= 0")
+    one_line_error(capsys, [], "required")
+
+
+def test_distill_subcommand_is_registered(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["distill", "--help"])
+    assert e.value.code == 0 and "distill" in capsys.readouterr().out
+
+
+def test_python_dash_m_exit_code_and_no_traceback(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "gkl", "adversarial", "--method", "nope", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.startswith("gkl: error:") and "Traceback" not in p.stderr

@@ -1,0 +1,127 @@
+"""Data sets: shapes, ranges, fixed seeded splits, the CIFAR on-disk format, augmentation."""
+
+import pickle
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from gkl.data import DATASETS, collate, get_dataset, random_crop_flip, write_fake_cifar
+
+torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
+
+
+def test_digits_split_is_fixed_stratified_and_in_unit_range():
+    tr, te, info = get_dataset("digits")
+    assert (len(tr), len(te)) == (1437, 360)
+    x, y = tr.tensors()
+    assert x.shape[1:] == (1, 8, 8) == info.input_shape and x.dtype == torch.float32
+    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0 and float(x.max()) == 1.0
+    assert info.num_classes == info["num_classes"] == 10
+    assert len(info.mean) == len(info.std) == 1
+    # stratified: every class present in the test split in roughly equal share
+    counts = torch.bincount(te.targets, minlength=10)
+    assert int(counts.min()) >= 34 and int(counts.max()) <= 38
+    # the same seed gives the same split (also after other calls), another seed a different one
+    tr2, te2, _ = get_dataset("digits", seed=0)
+    assert torch.equal(te.inputs, te2.inputs) and torch.equal(tr.targets, tr2.targets)
+    _, te3, _ = get_dataset("digits", seed=1)
+    assert not torch.equal(te.inputs, te3.inputs)
+
+
+def test_digits_train_and_test_are_disjoint():
+    tr, te, _ = get_dataset("digits")
+    a = {tuple(r.flatten().tolist()) for r in tr.inputs}
+    b = [tuple(r.flatten().tolist()) for r in te.inputs]
+    # load_digits has a few exact duplicate images, so compare via indices of the underlying rows
+    assert len(a) > 1300 and sum(t in a for t in b) < 10
+
+
+def test_repeated_loading_does_not_rescale_the_cached_array():
+    x1 = get_dataset("digits")[0].inputs.clone()
+    for _ in range(2):
+        x2 = get_dataset("digits")[0].inputs
+    assert torch.equal(x1, x2)
+
+
+def test_mnist1d_is_generated_locally():
+    tr, te, info = get_dataset("mnist1d")
+    assert tr.inputs.shape == (4000, 1, 40) and te.inputs.shape == (1000, 1, 40)
+    assert tr.inputs.dtype == torch.float32 and info.input_shape == (1, 40) and info.num_classes == 10
+    assert set(tr.targets.unique().tolist()) == set(range(10))
+
+
+def test_unknown_dataset():
+    with pytest.raises(ValueError, match="unknown dataset"):
+        get_dataset("imagenet")
+    assert "cifar100" in DATASETS
+
+
+@pytest.mark.parametrize("name,classes,folder", [("cifar10", 10, "cifar-10-batches-py"), ("cifar100", 100, "cifar-100-python")])
+def test_fake_cifar_roundtrip(tmp_path, name, classes, folder):
+    write_fake_cifar(tmp_path, name, n_train=50, n_test=20)
+    assert (tmp_path / folder).is_dir()
+    tr, te, info = get_dataset(name, root=tmp_path, download=False)
+    assert (len(tr), len(te)) == (50, 20)
+    assert info.num_classes == classes and info.input_shape == (3, 32, 32) and len(info.classes) == classes
+    x, y = te[0]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and 0 <= float(x.min()) <= float(x.max()) <= 1
+    assert int(y) == 0 and tr.augment and not te.augment
+
+
+def test_cifar_missing_without_download(tmp_path):
+    with pytest.raises(FileNotFoundError, match="CIFAR-10 not found"):
+        get_dataset("cifar10", root=tmp_path, download=False)
+
+
+def test_cifar_offline_download_gives_one_line_error(tmp_path, monkeypatch):
+    import torchvision.datasets as tvd
+
+    class Offline:
+        def __init__(self, *a, **k):
+            raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(tvd, "CIFAR10", Offline)
+    with pytest.raises(FileNotFoundError) as err:
+        get_dataset("cifar10", root=tmp_path)
+    msg = str(err.value)
+    assert "could not be downloaded" in msg and "\n" not in msg
+
+
+def test_cifar_corrupted_file(tmp_path):
+    write_fake_cifar(tmp_path, "cifar10", n_train=10, n_test=5)
+    (tmp_path / "cifar-10-batches-py" / "test_batch").write_bytes(b"not a pickle")
+    with pytest.raises(ValueError, match="corrupted"):
+        get_dataset("cifar10", root=tmp_path, download=False)
+
+
+def test_fake_cifar_matches_torchvision_reader(tmp_path):
+    """Our reader and torchvision's agree on the format (torchvision minus its md5 check)."""
+    import torchvision.datasets as tvd
+
+    write_fake_cifar(tmp_path, "cifar10", n_train=12, n_test=6)
+    tv = tvd.CIFAR10.__new__(tvd.CIFAR10)
+    with open(tmp_path / "cifar-10-batches-py" / "test_batch", "rb") as fh:
+        entry = pickle.load(fh, encoding="latin1")
+    ref = np.asarray(entry["data"]).reshape(-1, 3, 32, 32)
+    _, te, _ = get_dataset("cifar10", root=tmp_path, download=False)
+    assert torch.equal(te.inputs, torch.from_numpy(ref)) and te.targets.tolist() == entry["labels"]
+    del tv
+
+
+def test_batched_loading_and_augmentation_are_seeded():
+    x = torch.rand(16, 3, 8, 8)
+    torch.manual_seed(0)
+    a = random_crop_flip(x, 2)
+    torch.manual_seed(0)
+    b = random_crop_flip(x, 2)
+    assert a.shape == x.shape and torch.equal(a, b)
+    # without padding a crop is the identity, so each image is itself or its mirror
+    c = random_crop_flip(x, 0)
+    for i in range(16):
+        assert torch.equal(c[i], x[i]) or torch.equal(c[i], x[i].flip(-1))
+    tr, _, _ = get_dataset("digits")
+    xb, yb = next(iter(DataLoader(tr, batch_size=32, collate_fn=collate)))
+    assert xb.shape == (32, 1, 8, 8) and yb.shape == (32,) and torch.equal(xb, tr.inputs[:32])

@@ -1,0 +1,63 @@
+"""Models: registry, logits, normalisation inside the model, architecture sizes."""
+
+import pytest
+import torch
+from torch import nn
+
+from gkl.models import Normalize, available_models, build_model, register_model
+
+torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
+
+
+def n_params(m: nn.Module) -> int:
+    return sum(p.numel() for p in m.parameters())
+
+
+def test_registry_lists_every_family():
+    names = set(available_models())
+    assert {"small_cnn", "preact_resnet18", "wide_resnet", "wrn34_10", "wrn28_10"} <= names
+    with pytest.raises(ValueError, match="unknown model"):
+        build_model("no_such_net", 10)
+    with pytest.raises(ValueError, match="num_classes"):
+        build_model("small_cnn", 1)
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("small_cnn")(lambda num_classes: nn.Linear(1, num_classes))
+
+
+def test_small_cnn_returns_logits_and_normalises_inside():
+    torch.manual_seed(0)
+    m = build_model("small_cnn", 10, mean=(0.3,), std=(0.2,))
+    x = torch.rand(5, 1, 8, 8)
+    out = m(x)
+    assert out.shape == (5, 10) and not torch.allclose(out.softmax(1).sum(1), out.sum(1))
+    # the first layer normalises: a model with mean 0 / std 1 fed normalised inputs agrees
+    ref = build_model("small_cnn", 10)
+    ref.load_state_dict(m.state_dict() | {"features.0.mean": torch.zeros(1), "features.0.std": torch.ones(1)})
+    assert torch.allclose(ref((x - 0.3) / 0.2), out, atol=1e-6)
+    m.eval()
+    assert torch.allclose(m(x), out)  # no batch norm / dropout: same function in eval mode
+
+
+def test_normalize_layer():
+    n = Normalize((0.5, 0.25, 0.0), (0.5, 0.5, 2.0))
+    x = torch.rand(2, 3, 4, 4)
+    want = (x - torch.tensor([0.5, 0.25, 0.0]).view(1, 3, 1, 1)) / torch.tensor([0.5, 0.5, 2.0]).view(1, 3, 1, 1)
+    assert torch.allclose(n(x), want)
+    assert "mean" in dict(n.named_buffers())
+    with pytest.raises(ValueError):
+        Normalize((0.0,), (0.0,))
+
+
+def test_preact_resnet18_shape_and_size():
+    m = build_model("preact_resnet18", 10, width=8)
+    assert m(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert 11.1e6 < n_params(build_model("preact_resnet18", 10)) < 11.2e6  # the usual 11.17 M
+
+
+def test_wide_resnet_definitions():
+    small = build_model("wide_resnet", 100, depth=10, widen_factor=1)
+    assert small(torch.rand(2, 3, 32, 32)).shape == (2, 100)
+    assert 46.1e6 < n_params(build_model("wrn34_10", 10)) < 46.2e6  # WRN-34-10: 46.16 M
+    assert 36.4e6 < n_params(build_model("wrn28_10", 10)) < 36.5e6  # WRN-28-10: 36.48 M
+    with pytest.raises(ValueError, match="6n"):
+        build_model("wide_resnet", 10, depth=33)
