@@ -21,8 +21,8 @@ weights :math:`v \ge 0` and :math:`\bar d = \sum_j v_j d_j / \sum_j v_j`,
 
 .. math::
 
-   \sum_{j,k} v_j v_k (d_j - d_k)^2 = 2\Big(\sum_j v_j\Big)\Big(\sum_j v_j d_j^2\Big) - 2\Big(\sum_j v_j d_j\Big)^2
-   = 2 \Big(\sum_j v_j\Big) \sum_j v_j (d_j - \bar d)^2 ,
+   \sum_{j,k} v_j v_k (d_j - d_k)^2 &= 2\Big(\sum_j v_j\Big)\Big(\sum_j v_j d_j^2\Big) - 2\Big(\sum_j v_j d_j\Big)^2 \\
+   &= 2 \Big(\sum_j v_j\Big) \sum_j v_j (d_j - \bar d)^2 ,
 
 and :math:`\sum_{j,k} v_j v_k = (\sum_j v_j)^2`. The last (centred) form is the one computed: it has
 no catastrophic cancellation when the logits are large. Time and memory are O(B·C).
