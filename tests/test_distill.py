@@ -1,0 +1,472 @@
+"""Distillers: frozen teacher in eval mode, gradients only to the student, correct loss terms."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import gkl
+from gkl.distill import (
+    DKD,
+    KD,
+    DistillConfig,
+    GKLDistiller,
+    Vanilla,
+    build_distiller,
+    dkd_parts,
+    warmup_factor,
+)
+
+
+def _nets(seed: int = 0, c: int = 5):
+    torch.manual_seed(seed)
+    student = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, c))
+    teacher = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Dropout(0.5), nn.Linear(32, c))
+    return student, teacher
+
+
+def _batch(b: int = 12, c: int = 5, seed: int = 1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, 8, generator=g), torch.randint(0, c, (b,), generator=g)
+
+
+ALL = [
+    DistillConfig(method="kd", temperature=4.0),
+    DistillConfig(method="dkd", alpha=1.0, beta=8.0, temperature=4.0, warmup=2),
+    DistillConfig(method="ikl", alpha=1.0, beta=4.0, temperature=4.0, weight_temperature=4.0),
+    DistillConfig(method="gkl", alpha=1.0, beta=4.0, gamma=0.2, prior=True, warmup=3),
+    DistillConfig(method="gkl", alpha=2.0, beta=1.0, gamma=0.5, prior=False),
+]
+
+
+@pytest.mark.parametrize("config", ALL, ids=lambda c: f"{c.method}-prior{c.prior}")
+def test_teacher_frozen_in_eval_and_gradients_only_to_student(config):
+    student, teacher = _nets()
+    d = build_distiller(student, teacher, config, num_classes=5)
+    d.train()
+    assert d.training and student.training
+    assert not teacher.training, "teacher must stay in eval() after .train()"
+    assert all(not p.requires_grad for p in teacher.parameters())
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}  # BN running stats included
+    x, y = _batch()
+    logits, terms = d.forward_train(x, y, epoch=5)
+    assert logits.shape == (12, 5)
+    assert "ce" in terms and len(terms) >= 2
+    loss = sum(terms.values())
+    loss.backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in student.parameters())
+    for k, v in teacher.state_dict().items():
+        assert torch.equal(v, before[k]), f"teacher buffer {k} changed"
+    d.train(True)
+    d.eval()
+    assert not student.training and not teacher.training
+    d.train()
+    assert not teacher.training
+
+
+def test_teacher_output_is_deterministic_eval_mode():
+    # Dropout in the teacher would make two calls differ if it were in train mode.
+    student, teacher = _nets()
+    d = KD(student, teacher, DistillConfig(method="kd")).train()
+    x, _ = _batch()
+    assert torch.equal(d.teacher_logits(x), d.teacher_logits(x))
+
+
+def test_kd_term_is_T2_times_kl():
+    student, teacher = _nets()
+    d = KD(student, teacher, DistillConfig(method="kd", temperature=3.0, kd_weight=0.9, ce_weight=0.1)).train()
+    x, y = _batch()
+    logits, terms = d.forward_train(x, y)
+    with torch.no_grad():
+        t = teacher(x)
+    assert torch.allclose(terms["kd"], 0.9 * 9.0 * gkl.kl_div(logits, t, 3.0))
+    assert torch.allclose(terms["ce"], 0.1 * F.cross_entropy(logits, y))
+
+
+def _dkd_reference(s, t, y, T):
+    """DKD from its definition with explicit probabilities (float64)."""
+    s, t = s.double() / T, t.double() / T
+    ps, pt = s.softmax(1), t.softmax(1)
+    idx = torch.arange(len(y))
+    bs = torch.stack([ps[idx, y], 1 - ps[idx, y]], 1)
+    bt = torch.stack([pt[idx, y], 1 - pt[idx, y]], 1)
+    tckd = (bt * (bt.log() - bs.log())).sum(1).mean()
+    mask = F.one_hot(y, s.shape[1]).bool()
+    qs = s.masked_fill(mask, -math.inf).softmax(1)
+    qt = t.masked_fill(mask, -math.inf).softmax(1)
+    nckd = torch.where(mask, torch.zeros_like(qt), qt * (qt.clamp_min(1e-300).log() - qs.clamp_min(1e-300).log())).sum(1).mean()
+    return tckd * T * T, nckd * T * T
+
+
+def test_dkd_parts_match_definition_and_decompose_kl():
+    torch.manual_seed(3)
+    s, t = torch.randn(16, 7) * 3, torch.randn(16, 7) * 3
+    y = torch.randint(0, 7, (16,))
+    tckd, nckd = dkd_parts(s, t, y, 2.0)
+    rt, rn = _dkd_reference(s, t, y, 2.0)
+    assert torch.allclose(tckd.double(), rt, atol=1e-5) and torch.allclose(nckd.double(), rn, atol=1e-5)
+    # KL = TCKD + (1 - p_t^teacher) NCKD per sample (the DKD identity), checked on one sample.
+    T = 2.0
+    for b in range(3):
+        sb, tb, yb = s[b : b + 1], t[b : b + 1], y[b : b + 1]
+        tc, nc = dkd_parts(sb, tb, yb, T)
+        pt = (tb / T).softmax(1)[0, yb]
+        kl = gkl.kl_div(sb, tb, T) * T * T
+        assert torch.allclose(kl, tc + (1 - pt) * nc, atol=1e-5)
+
+
+def test_dkd_zero_when_student_equals_teacher_and_warmup():
+    torch.manual_seed(0)
+    s = torch.randn(6, 4)
+    y = torch.randint(0, 4, (6,))
+    tckd, nckd = dkd_parts(s, s.clone(), y, 4.0)
+    assert tckd.abs() < 1e-6 and nckd.abs() < 1e-6
+    assert warmup_factor(1, 20) == pytest.approx(0.05)
+    assert warmup_factor(25, 20) == 1.0 and warmup_factor(3, 0) == 1.0
+
+
+def test_dkd_warmup_scales_terms():
+    student, teacher = _nets()
+    d = DKD(student, teacher, DistillConfig(method="dkd", alpha=1.0, beta=8.0, warmup=4)).eval()  # no dropout noise
+    x, y = _batch()
+    _, t1 = d.forward_train(x, y, epoch=1)
+    _, t4 = d.forward_train(x, y, epoch=4)
+    assert torch.allclose(t1["nckd"] * 4, t4["nckd"], rtol=1e-5)
+    assert torch.allclose(t1["tckd"] * 4, t4["tckd"], rtol=1e-5)
+
+
+def test_gkl_terms_match_package_loss_and_prior_rolls_over():
+    student, teacher = _nets()
+    cfg = DistillConfig(method="gkl", alpha=1.5, beta=4.0, gamma=0.3, temperature=2.0, weight_temperature=3.0, prior=True, warmup=2)
+    d = GKLDistiller(student, teacher, cfg, num_classes=5).train()
+    d.start_epoch()
+    x, y = _batch()
+    logits, terms = d.forward_train(x, y, epoch=1)
+    with torch.no_grad():
+        t = teacher(x)
+    uniform = torch.full((5, 5), 0.2)
+    expect = gkl.gkl(logits, t, y, uniform, alpha=1.5, beta=4.0, gamma=0.3, temperature=2.0)
+    assert torch.allclose(terms["kd_ce"] + terms["kd_wmse"], 0.5 * expect, rtol=1e-5)
+    # The prior of the epoch is used in the next one.
+    assert torch.equal(d.current_prior, uniform)
+    d.start_epoch()
+    p = gkl.ClassPrior(5, 3.0)
+    p.update(t, y)
+    assert torch.allclose(d.current_prior, p.compute())
+    assert d.prior.num_samples == 0
+    # no accumulation in eval mode
+    d.eval()
+    d.forward_train(x, y, epoch=2)
+    assert d.prior.num_samples == 0
+
+
+def test_gkl_prior_state_roundtrip():
+    student, teacher = _nets()
+    cfg = DistillConfig(method="gkl", gamma=0.5, prior=True)
+    d = GKLDistiller(student, teacher, cfg, num_classes=5).train()
+    x, y = _batch()
+    d.forward_train(x, y)
+    state = d.extra_state()
+    d2 = GKLDistiller(*_nets(), cfg, num_classes=5)
+    d2.load_extra_state(state)
+    assert d2.prior.num_samples == d.prior.num_samples
+
+
+def test_ikl_forces_gamma_one_and_no_prior_variant():
+    assert DistillConfig(method="ikl", gamma=0.1).gamma == 1.0
+    student, teacher = _nets()
+    d = build_distiller(student, teacher, DistillConfig(method="gkl", prior=False, gamma=0.0), 5)
+    assert d.prior is None
+    x, y = _batch()
+    _, terms = d.forward_train(x, y)
+    assert set(terms) == {"ce", "kd_ce", "kd_wmse"}
+
+
+def test_vanilla_needs_no_teacher_and_config_validation():
+    student, _ = _nets()
+    d = build_distiller(student, None, {"method": "none"}, 5)
+    assert isinstance(d, Vanilla)
+    x, y = _batch()
+    _, terms = d.forward_train(x, y)
+    assert set(terms) == {"ce"}
+    with pytest.raises(ValueError, match="needs a teacher"):
+        build_distiller(student, None, DistillConfig(method="kd"), 5)
+    with pytest.raises(ValueError, match="unknown distillation method"):
+        DistillConfig(method="fitnet")
+    with pytest.raises(ValueError, match="temperature"):
+        DistillConfig(temperature=0.0)
+    with pytest.raises(ValueError, match="beta"):
+        DistillConfig(beta=-1.0)
+    with pytest.raises(ValueError, match="unknown DistillConfig fields"):
+        DistillConfig.from_dict({"method": "kd", "tau": 2})
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine integration, resume, command line, profiles
+# ---------------------------------------------------------------------------------------------
+import json  # noqa: E402
+
+import gkl.distill as distill_mod  # noqa: E402
+
+from gkl import cli  # noqa: E402
+from gkl.distill import (  # noqa: E402
+    AUGMENTATIONS,
+    CONFIGS,
+    PROFILES,
+    mix_majority,
+    random_shift_1d,
+    run_grid,
+    student_report,
+    summarize,
+    train_student,
+)
+from gkl.engine import read_metrics  # noqa: E402
+
+DIGITS_TRAIN = dict(epochs=2, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0, seed=0)
+MLP_T = {"hidden": 32, "in_features": 64}
+MLP_S = {"hidden": 8, "in_features": 64}
+
+
+@pytest.fixture(scope="module")
+def digits_teacher():
+    return train_student("digits", "mnist1d_mlp", MLP_T, DIGITS_TRAIN).model
+
+
+def test_augmentations_keep_shapes_and_are_seeded():
+    x = torch.randn(6, 1, 40)
+    torch.manual_seed(0)
+    a = random_shift_1d(x, 3)
+    torch.manual_seed(0)
+    assert torch.equal(a, random_shift_1d(x, 3))
+    assert a.shape == x.shape
+    m = mix_majority(x)
+    assert m.shape == x.shape
+    # shift by zero is the identity
+    assert torch.equal(random_shift_1d(x, 0), x)
+    assert set(AUGMENTATIONS) == {"shift1d", "mix"}
+
+
+@pytest.mark.parametrize("method", [pytest.param("kd", marks=pytest.mark.slow), pytest.param("dkd", marks=pytest.mark.slow), "gkl"])
+def test_resume_matches_uninterrupted_run(tmp_path, digits_teacher, method):
+    cfg = {"kd": DistillConfig(method="kd"), "dkd": DistillConfig(method="dkd", warmup=2),
+           "gkl": DistillConfig(method="gkl", gamma=0.3, beta=2.0, prior=True, warmup=2)}[method]
+    kw = dict(distill=cfg, teacher=digits_teacher, augment="mix")
+    full = train_student("digits", "mnist1d_mlp", MLP_S, DIGITS_TRAIN, out_dir=tmp_path / "full", **kw)
+    train_student("digits", "mnist1d_mlp", MLP_S, DIGITS_TRAIN, out_dir=tmp_path / "cut", stop_after=1, **kw)
+    assert len(read_metrics(tmp_path / "cut")) == 1
+    resumed = train_student("digits", "mnist1d_mlp", MLP_S, DIGITS_TRAIN, out_dir=tmp_path / "cut", resume=True, **kw)
+    strip = lambda hs: [{k: v for k, v in h.items() if k != "time_s"} for h in hs]  # noqa: E731
+    assert strip(resumed.history) == strip(full.history)
+    row = read_metrics(tmp_path / "full")[-1]
+    assert {"epoch", "train_loss", "test_acc", "train_ce"} <= set(row)
+    assert (tmp_path / "full" / "checkpoint.pt").is_file()
+
+
+def test_student_report(digits_teacher):
+    from gkl.data import get_dataset
+
+    _, test, _ = get_dataset("digits")
+    r = student_report(digits_teacher, digits_teacher, test)
+    assert r["agreement"] == 1.0
+    assert 0 <= r["ece"] <= 1 and abs(sum(r["bin_count"]) - len(test)) < 1e-9
+
+
+def _cli(args, capsys):
+    code = cli.main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_distill_and_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GKL_RUNS_DIR", str(tmp_path / "runs"))
+    base = ["distill", "--dataset", "digits", "--student", "mnist1d_mlp", "--student-kwargs", json.dumps(MLP_S),
+            "--epochs", "2"]
+    teacher = ["--teacher", "mnist1d_mlp", "--teacher-kwargs", json.dumps(MLP_T)]
+    code, out, err = _cli(base + teacher + ["--method", "gkl", "--gamma", "0.5", "--out", str(tmp_path / "a")], capsys)
+    assert code == 0, err
+    rows = [json.loads(l) for l in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and {"train_loss", "test_acc"} <= set(rows[0])
+    assert (tmp_path / "a" / "checkpoint.pt").is_file()
+    teachers = list((tmp_path / "runs" / "teachers").glob("*/teacher.pt"))
+    assert len(teachers) == 1
+    # the cached teacher file is accepted as --teacher
+    code, _, err = _cli(base + ["--teacher", str(teachers[0]), "--method", "kd", "--out", str(tmp_path / "b")], capsys)
+    assert code == 0, err
+    # --resume on a finished run is a no-op that keeps the metrics
+    code, _, err = _cli(base + ["--teacher", str(teachers[0]), "--method", "kd", "--out", str(tmp_path / "b"), "--resume"], capsys)
+    assert code == 0, err
+    assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 2
+
+    bad = [
+        (base + ["--method", "kd", "--out", str(tmp_path / "c")], "needs --teacher"),
+        (base + teacher + ["--method", "kd", "--out", str(tmp_path / "a")], "exists"),
+        (base + ["--teacher", str(tmp_path / "nope.pt"), "--method", "kd", "--out", str(tmp_path / "d")], "does not exist"),
+        (base + ["--teacher", "no_such_arch", "--method", "kd", "--out", str(tmp_path / "d")], "neither a file"),
+        (["distill", "--dataset", "digits", "--student", "nope", "--out", str(tmp_path / "e"), "--method", "none"], "unknown model"),
+        (base + teacher + ["--method", "gkl", "--temperature", "0", "--out", str(tmp_path / "f")], "temperature"),
+        (base + teacher + ["--method", "fitnet", "--out", str(tmp_path / "f")], "invalid choice"),
+        (base + teacher + ["--student-kwargs", "{bad", "--method", "kd", "--out", str(tmp_path / "f")], "not valid JSON"),
+        (base + teacher + ["--config", "cifar100/resnet56-resnet20", "--method", "kd", "--out", str(tmp_path / "f")], "is for 'cifar100'"),
+    ]
+    for args, msg in bad:
+        code, _, err = _cli(args, capsys)
+        assert code == 2, (args, err)
+        assert err.startswith("gkl: error:") and msg in err and len(err.strip().splitlines()) == 1, err
+    # a corrupted teacher file
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(teachers[0].read_bytes()[:100])
+    code, _, err = _cli(base + ["--teacher", str(broken), "--method", "kd", "--out", str(tmp_path / "g")], capsys)
+    assert code == 2 and "corrupted" in err
+
+
+def test_released_configs_are_named():
+    c = CONFIGS["cifar100/resnet32x4-resnet8x4"]
+    g = c.methods["gkl"]
+    assert (c.teacher_arch, c.student_arch) == ("resnet32x4", "resnet8x4")
+    assert (g.alpha, g.beta, g.gamma, g.prior, g.temperature, g.weight_temperature, g.warmup) == (1, 16, 0.05, True, 4, 4, 20)
+    g = CONFIGS["cifar100/resnet56-resnet20"].methods["gkl"]
+    assert (g.alpha, g.beta, g.gamma, g.prior) == (1, 4, 0.2, True)
+    g = CONFIGS["cifar100/wrn40_2-wrn16_2"].methods["gkl"]
+    assert (g.alpha, g.beta, g.gamma, g.prior) == (3, 20, 0.3, False)
+    assert c.train["epochs"] == 240 and c.train["lr"] == 0.05 and c.train["batch_size"] == 64
+    assert list(c.train["milestones"]) == [150, 180, 210]
+
+
+@pytest.mark.slow
+def test_gpu_profile_code_path_on_tiny_fake_cifar(tmp_path):
+    from gkl.data import write_fake_cifar
+
+    root = write_fake_cifar(tmp_path / "data", "cifar100", n_train=16, n_test=8)
+    p = PROFILES["gpu"]
+    tiny = p.replace(
+        teacher_train={**p.teacher_train, "epochs": 1, "batch_size": 16},
+        train={**p.train, "epochs": 1, "batch_size": 16},
+    )
+    res = run_grid(tiny, {k: tiny.methods[k] for k in ("kd", "gkl")}, runs_dir=tmp_path / "runs", data_root=str(root), workers=1)
+    rows = summarize(res)
+    assert [r["method"] for r in rows] == ["kd", "gkl"]
+    assert all(0.0 <= r["mean"] <= 1.0 for r in rows)
+    h = res["gkl"][0].history[-1]
+    assert {"train_ce", "train_kd_ce", "train_kd_wmse", "test_acc"} <= set(h)
+    assert list((tmp_path / "runs" / "teachers").glob("cifar100-resnet32x4-*/teacher.pt"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures and summaries on tiny inputs
+# ---------------------------------------------------------------------------------------------
+def _fake_histories():
+    def run(offset):
+        return [{"epoch": e, "test_acc": 0.5 + 0.1 * e + offset, "train_loss": 2.0 / e, "train_ce": 1.0 / e,
+                 "train_kd": 1.0 / e} for e in (1, 2, 3)]
+    return {"none": [run(0.0), run(0.01)], "kd": [run(0.05), run(0.06)]}
+
+
+class _R:
+    def __init__(self, h):
+        self.history = h
+
+
+def test_summaries_and_comparison():
+    res = {k: [_R(h) for h in hs] for k, hs in _fake_histories().items()}
+    rows = distill_mod.summarize(res)
+    assert rows[0]["method"] == "none" and rows[0]["mean"] == pytest.approx(0.805)
+    assert rows[0]["std"] == pytest.approx(0.01 / math.sqrt(2))
+    cmp = distill_mod.compare_to(res, "none")
+    assert cmp[0]["method"] == "kd" and cmp[0]["wins"] == 2 and cmp[0]["verdict"] == "better"
+    assert "| kd |" in distill_mod.format_comparison(cmp)
+    assert "80.50 ± 0.71" in distill_mod.format_table(rows)
+    with pytest.raises(ValueError, match="baseline"):
+        distill_mod.compare_to(res, "dkd")
+
+
+def test_figures_draw_what_they_are_given():
+    from gkl.viz import distill as vd
+
+    hist = _fake_histories()
+    res = {k: [_R(h) for h in hs] for k, hs in hist.items()}
+    rows = distill_mod.summarize(res)
+    fig = vd.accuracy_bars(rows, reference={"teacher": 0.9})
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [b.x[0] for b in bars] == ["none", "kd"] and bars[1].y[0] == pytest.approx(100 * rows[1]["mean"])
+    fig = vd.learning_curves(hist)
+    lines = [t for t in fig.data if t.mode == "lines" and t.visible]
+    assert {t.name for t in lines} == {"none", "kd"}
+    assert list(lines[0].x) == [1, 2, 3]
+    fig = vd.loss_term_curves(hist)
+    assert {t.name for t in fig.data} == {"ce", "kd"}
+    rep = {"acc": 0.8, "ece": 0.05, "bin_conf": [0.5, 0.9], "bin_acc": [0.4, 0.95], "bin_count": [3, 7]}
+    fig = vd.reliability_diagram({"kd": rep})
+    assert "ECE 5.0%" in fig.data[1].name
+    fig = vd.sweep_plot([0.0, 0.5], rows, "γ", "t", {"alone": rows[0]})
+    assert list(fig.data[0].x) == [0.0, 0.5]
+
+
+def test_reported_figures():
+    from gkl import reported
+    from gkl.viz import distill as vd
+
+    fig = vd.reported_kd_bars(reported.load("imagenet_kd"))
+    assert {t.name for t in fig.data} == {"GKL", "ReviewKD", "DKD"}
+    assert "not reproduced" in fig.layout.title.text
+    fig = vd.robustbench_bars(reported.load("robustbench_autoattack"))
+    gkl_aa = [t for t in fig.data if t.name == "GKL"][0]
+    assert list(gkl_aa.y) == [57.13, 67.75, 31.91, 32.52, 39.37]
+    base_aa = [t for t in fig.data if t.name != "GKL"][0]
+    assert list(base_aa.y) == [56.17, 67.31, 30.77, 31.30, 38.83] and "AWP" in base_aa.text[0]
+
+
+def test_gkl_recipe_runs_and_keeps_teacher():
+    from torch.utils.data import DataLoader, TensorDataset
+
+    torch.manual_seed(0)
+    x, y = torch.randn(64, 6), torch.randint(0, 3, (64,))
+    teacher = nn.Linear(6, 3)
+    student = nn.Linear(6, 3)
+    before = [p.detach().clone() for p in teacher.parameters()]
+    s0 = student.weight.detach().clone()
+    distill_mod.gkl_recipe(student, teacher, DataLoader(TensorDataset(x, y), batch_size=32), 3, epochs=2, warmup=1)
+    assert all(torch.equal(a, b) for a, b in zip(before, teacher.parameters()))
+    assert not torch.equal(s0, student.weight)
+
+
+def test_ablation_sweeps_reuse_distillation_configs():
+    p = PROFILES["cpu"]
+    sweeps = {s.name: s for s in distill_mod.ablation_sweeps(p)}
+    assert sweeps["gamma"].configs[-1] is p.methods["ikl"]
+    assert p.methods["gkl"] in sweeps["beta"].configs and p.methods["gkl"] in sweeps["prior"].configs
+    assert sweeps["asymmetry"].configs[0] == sweeps["beta"].configs[0]  # β = 0 is "DKL"
+    assert sweeps["prior"].configs[0].prior is False
+
+
+def test_show_renders_tables_as_html():
+    from gkl.viz.distill import markdown_to_html, show
+
+    md = "Some **bold** `x<y`\n\n| a | b |\n|---|---|\n| 1 | **2** |\n\n* one\n* two"
+    html = markdown_to_html(md)
+    assert "<table" in html and "<th>a</th>" in html and "<td><strong>2</strong></td>" in html
+    assert "<code>x&lt;y</code>" in html and html.count("<li>") == 2
+    assert "|---|" not in html
+    r = show(md)
+    assert r._repr_markdown_() == md and r._repr_html_() == html
+
+
+@pytest.mark.slow
+def test_parallel_grid_equals_serial(tmp_path):
+    from gkl.distill import Profile
+
+    p = Profile(
+        name="digits-tiny", dataset="digits", teacher_arch="mnist1d_mlp", teacher_kwargs=MLP_T,
+        teacher_train=DIGITS_TRAIN, student_arch="mnist1d_mlp", student_kwargs=MLP_S,
+        train={k: v for k, v in DIGITS_TRAIN.items() if k != "seed"},
+        methods={"none": DistillConfig(method="none"), "gkl": DistillConfig(method="gkl", gamma=0.5)},
+        augment="mix", seeds=(0, 1),
+    )
+    par = run_grid(p, runs_dir=tmp_path / "a", workers=2)
+    ser = run_grid(p, runs_dir=tmp_path / "b", workers=1)
+    strip = lambda rs: [[{k: v for k, v in h.items() if k != "time_s"} for h in r.history] for r in rs]  # noqa: E731
+    assert all(strip(par[k]) == strip(ser[k]) for k in p.methods)

@@ -1,0 +1,101 @@
+"""The reported-results tables load and hold exactly what the paper's fact sheet states."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from gkl import reported
+
+PAPER = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "paper.md"
+
+
+def test_every_table_loads_with_sources():
+    assert set(reported.available()) == set(reported.TABLES)
+    for name in reported.available():
+        t = reported.load(name)
+        assert len(t) > 0, name
+        assert all(isinstance(r["source"], str) and r["source"] for r in t), name
+    assert "reported" in reported.source_notes().lower()
+
+
+def test_unknown_table_and_column_are_refused():
+    with pytest.raises(ValueError, match="unknown reported table"):
+        reported.load("nope")
+    with pytest.raises(ValueError, match="no column"):
+        reported.load("imagenet_kd").where(accuracy=1.0)
+    with pytest.raises(ValueError, match="expected exactly 1"):
+        reported.load("imagenet_kd").value("top1", method="GKL")
+
+
+@pytest.mark.parametrize(
+    "setting, gkl, baseline, clean_b, aa_b",
+    [
+        (("CIFAR-10", "WRN-34-10", "basic augmentation"), (85.31, 57.13), "AWP", 85.36, 56.17),
+        (("CIFAR-10", "WRN-28-10", "20M generated"), (92.16, 67.75), "Wang et al.", 92.44, 67.31),
+        (("CIFAR-100", "WRN-34-10", "basic augmentation"), (65.76, 31.91), "LAS-AT", 62.99, 30.77),
+        (("CIFAR-100", "WRN-34-10", "AutoAugment"), (65.93, 32.52), "DAJAT", 68.74, 31.30),
+        (("CIFAR-100", "WRN-28-10", "50M generated"), (73.65, 39.37), "Wang et al.", 72.58, 38.83),
+    ],
+)
+def test_robustbench_rows(setting, gkl, baseline, clean_b, aa_b):
+    t = reported.load("robustbench_autoattack")
+    ds, arch, data = setting
+    key = dict(dataset=ds, architecture=arch, training_data=data)
+    assert (t.value("clean_acc", method="GKL", **key), t.value("autoattack_acc", method="GKL", **key)) == gkl
+    assert t.value("clean_acc", method=baseline, **key) == clean_b
+    assert t.value("autoattack_acc", method=baseline, **key) == aa_b
+
+
+def test_kd_tables():
+    im = reported.load("imagenet_kd")
+    assert im.value("top1", student="ResNet-18", method="GKL") == 71.91
+    assert im.value("top1", student="ResNet-18", method="ReviewKD") == 71.61
+    assert im.value("top1", student="ResNet-18", method="DKD") == 71.70
+    assert im.value("top1", student="MobileNetV1", method="GKL") == 72.92
+    assert im.value("top1", student="MobileNetV1", method="ReviewKD") == 72.56
+    assert im.value("top1", student="MobileNetV1", method="DKD") == 72.05
+    sp = reported.load("imagenet_kd_speed")
+    assert sp.value("seconds_per_iter", method="GKL") == 0.197
+    assert sp.value("seconds_per_iter", method="ReviewKD") == 0.319
+    lt = reported.load("imagenet_lt_kd")
+    assert (lt.value("top1", method="KL"), lt.value("top1", method="GKL")) == (44.32, 45.40)
+    c = reported.load("cifar100_kd_baselines")
+    assert {r["student"]: r["top1"] for r in c} == {"resnet8x4": 76.32, "resnet20": 71.97, "vgg8": 74.68}
+
+
+def test_released_configs_match_fact_sheet():
+    t = reported.load("released_configs")
+    expect = {
+        ("CIFAR-100", "resnet8x4"): (1, 16, 0.05, True),
+        ("CIFAR-100", "resnet20"): (1, 4, 0.2, True),
+        ("CIFAR-100", "wrn16_2"): (3, 20, 0.3, False),
+        ("CIFAR-100", "vgg8"): (1, 8, 0.2, True),
+        ("ImageNet", "ResNet-18"): (1, 0.5, 0.6, True),
+        ("ImageNet", "MobileNetV1"): (4, 1, 0.5, True),
+    }
+    for (ds, student), (a, b, g, prior) in expect.items():
+        row = t.where(task="KD", dataset=ds, student=student)[0]
+        assert (row["alpha"], row["beta"], row["gamma"], row["prior"]) == (a, b, g, prior)
+    at = {r["dataset"]: r["gamma"] for r in t.where(task="AT")}
+    assert at == {"CIFAR-10": 0.2, "CIFAR-100": 0.4}
+
+
+@pytest.mark.skipif(not PAPER.exists(), reason="the project fact sheet is not beside the repository")
+def test_every_reported_accuracy_appears_in_the_fact_sheet():
+    text = PAPER.read_text(encoding="utf-8")
+    numbers = set(re.findall(r"\d+\.\d+", text))
+    for name in ("robustbench_autoattack", "imagenet_kd", "imagenet_kd_speed", "cifar100_kd_baselines", "imagenet_lt_kd"):
+        t = reported.load(name)
+        for col in t.columns:
+            for v in t.column(col):
+                if isinstance(v, float) and col not in ("alpha", "beta", "gamma"):
+                    assert f"{v:.2f}" in numbers or f"{v:.3f}" in numbers, (name, col, v)
+
+
+def test_markdown_rendering():
+    md = reported.load("imagenet_lt_kd").to_markdown()
+    assert md.splitlines()[0].startswith("| teacher")
+    assert "45.4" in md
