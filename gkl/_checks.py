@@ -14,7 +14,15 @@ from numbers import Real
 import torch
 from torch import Tensor
 
-__all__ = ["check_logits", "check_pair", "check_positive", "check_nonnegative", "check_targets", "check_prior"]
+__all__ = [
+    "check_logits",
+    "check_pair",
+    "check_positive",
+    "check_nonnegative",
+    "check_targets",
+    "check_prior",
+    "check_prior_rows",
+]
 
 
 def check_logits(x: object, name: str) -> Tensor:
@@ -95,7 +103,11 @@ def check_targets(targets: object, batch: int, num_classes: int, device: torch.d
 
 
 def check_prior(prior: object, num_classes: int, device: torch.device) -> Tensor:
-    """A non-negative, finite ``(C, C)`` floating-point matrix (one weight row per class)."""
+    """A floating-point ``(C, C)`` matrix on the logits' device (one weight row per class).
+
+    Its entries are checked where they are used, by :func:`check_prior_rows`: scanning all C² entries
+    on every call would make the loss O(C²) again.
+    """
     if not isinstance(prior, Tensor):
         raise TypeError(f"class_prior must be a torch.Tensor, got {type(prior).__name__}")
     if not prior.is_floating_point():
@@ -107,8 +119,13 @@ def check_prior(prior: object, num_classes: int, device: torch.device) -> Tensor
         )
     if prior.device != device:
         raise ValueError(f"class_prior is on {prior.device} but the logits are on {device}")
-    if not bool(torch.isfinite(prior).all()):
-        raise ValueError("class_prior contains NaN or infinite entries")
-    if bool((prior < 0).any()):
-        raise ValueError("class_prior must be non-negative")
     return prior
+
+
+def check_prior_rows(rows: Tensor) -> Tensor:
+    """The prior rows a batch uses (``class_prior[targets]``): non-negative and finite."""
+    if not bool(torch.isfinite(rows).all()):
+        raise ValueError("class_prior contains NaN or infinite entries (in the rows of this batch's targets)")
+    if bool((rows < 0).any()):
+        raise ValueError("class_prior must be non-negative (a row used by this batch has a negative entry)")
+    return rows

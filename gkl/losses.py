@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_nonnegative, check_pair, check_positive, check_prior, check_targets
+from ._checks import check_nonnegative, check_pair, check_positive, check_prior, check_prior_rows, check_targets
 
 __all__ = [
     "LossParts",
@@ -259,7 +259,7 @@ def _gkl_terms(
         B, C = s.shape
         check_targets(targets, B, C, s.device)
         with torch.no_grad():
-            u = check_prior(class_prior, C, s.device).to(s.dtype)[targets]  # u = prior[y]
+            u = check_prior_rows(check_prior(class_prior, C, s.device)[targets].to(s.dtype))  # u = prior[y]
             v = u if g == 1.0 else (torch.ones_like(u) if g == 0.0 else u.pow(g))  # 0^0 = 1, as torch.pow
     return _GKLTerms.apply(s, t, v, g, T, T2, a, b)
 
@@ -333,7 +333,7 @@ def gkl(
         weight_temperature: :math:`T_2` of the per-sample weights (unused with a prior).
         check_finite: also reject NaN/inf logits (forces a device sync on GPU).
 
-    With a ``class_prior`` the targets' range and the prior's entries are always validated, which
+    With a ``class_prior`` the targets' range and the prior rows in use are always validated, which
     costs one host/device synchronisation per call on a GPU; the logits are checked for NaN/inf
     only with ``check_finite=True``.
     """

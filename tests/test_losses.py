@@ -312,6 +312,7 @@ BAD = [
     ("prior shape", lambda: gkl.gkl(S, T_, Y, torch.full((4, 5), 0.2)), ValueError, r"shape \(5, 5\)"),
     ("prior negative", lambda: gkl.gkl(S, T_, Y, P - 0.3), ValueError, "non-negative"),
     ("prior nan", lambda: gkl.gkl(S, T_, Y, P.masked_fill(P > 0, float("nan"))), ValueError, "NaN"),
+    ("prior nan in a used row", lambda: gkl.gkl(S, T_, Y, P.index_fill(0, torch.tensor([4]), float("nan"))), ValueError, "NaN"),
     ("prior inf", lambda: gkl.gkl(S, T_, Y, P.masked_fill(P > 0, float("inf"))), ValueError, "infinite"),
     ("prior integer", lambda: gkl.gkl(S, T_, Y, torch.ones(5, 5, dtype=torch.long)), TypeError, "floating-point"),
 ]
