@@ -6,7 +6,8 @@ steps), so the difference is the outer loss (GKL with class prior vs KL) and the
 For information it also times GKL with its own loss as the inner objective (``attack_loss="gkl"``,
 the default of :mod:`gkl.adversarial`), which changes the attack and so is not the like-for-like number.
 
-Measured side by side: the variants are interleaved in every repeat and the median is reported.
+Measured side by side: the variants are interleaved in every repeat, in an order that rotates from one
+repeat to the next, and the median is reported.
 
     python benchmarks/at_epoch.py                 # digits + CIFAR-shaped batches, writes at_epoch.{json,md}
     python benchmarks/at_epoch.py --quick         # fewer repeats (a smoke run)
@@ -71,16 +72,21 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=HERE / "at_epoch")
+    ap.add_argument("--only", default=None, help="run only the settings whose name contains this text")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     repeats = args.repeats or (3 if args.quick else 7)
     results = []
-    for s in settings(args.quick):
+    chosen = [s for s in settings(args.quick) if args.only is None or args.only in s["name"]]
+    if not chosen:
+        ap.error(f"no setting matches --only {args.only!r}")
+    for s in chosen:
         times = {v: [] for v in VARIANTS}
         epoch_seconds(s, VARIANTS["TRADES"])  # warm-up
-        for _ in range(repeats):
-            for v, kw in VARIANTS.items():  # interleaved
-                times[v].append(epoch_seconds(s, kw))
+        names = list(VARIANTS)
+        for i in range(repeats):  # interleaved, and the order rotates so no variant always runs first
+            for v in names[i % len(names):] + names[: i % len(names)]:
+                times[v].append(epoch_seconds(s, VARIANTS[v]))
         med = {v: statistics.median(t) for v, t in times.items()}
         row = {"setting": s["name"], "repeats": repeats, "median_s": med, "all_s": times,
                "ratio_gkl_same_attack": med["GKL (same KL attack)"] / med["TRADES"],
@@ -91,7 +97,7 @@ def main() -> None:
             "threads": args.threads, "target": "GKL (same KL attack) / TRADES <= 1.05"}
     args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
     lines = ["# GKL-AT vs TRADES: seconds per epoch (median, CPU)", "",
-             f"torch {meta['torch']}, {args.threads} thread(s), {repeats} interleaved repeats. "
+             f"torch {meta['torch']}, {platform.machine()}, {args.threads} thread(s), {repeats} interleaved repeats. "
              "Target: GKL (same KL attack) / TRADES <= 1.05.", "",
              "| setting | TRADES | GKL (same KL attack) | ratio | GKL (GKL-loss attack) | ratio |", "|---|---|---|---|---|---|"]
     for r in results:

@@ -3,7 +3,7 @@
 A step = teacher forward (no grad) + student forward + loss terms + backward + SGD update, exactly
 as :class:`gkl.distill.DistillObjective` runs it inside the engine (GKL with the class prior: the
 prior is updated every step). Steps of the two methods are **interleaved** (one KD step, one GKL
-step, ...), so drifts of the machine hit both alike, and the median over repeats is reported.
+step, ..., the first of each pair alternating), so drifts of the machine hit both alike, and the median over repeats is reported.
 
 For each number of classes C it also times the loss alone (forward + backward of the loss terms on
 logits of shape (B, C)) and reports its share of the step.
@@ -92,8 +92,9 @@ def bench(num_classes: int, student: str, teacher: str, input_shape, batch: int,
         losses[name] = make_loss_only(d, batch, num_classes, device)
     times = {n: [] for n in METHODS}
     loss_times = {n: [] for n in METHODS}
+    names = list(METHODS)
     for i in range(warmup + repeats):
-        for n in METHODS:  # interleaved
+        for n in names[i % 2 :] + names[: i % 2]:  # interleaved; who goes first alternates
             dt = steps[n]()
             lt = losses[n]()
             if i >= warmup:
