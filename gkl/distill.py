@@ -1169,7 +1169,7 @@ def ablation_sweeps(profile: Profile, base: str = "gkl") -> list[Sweep]:
         Sweep("asymmetry", "wMSE reaches the student", ("no (DKL = KL)", "yes (IKL)"),
               (g.replace(beta=0.0), ikl if ikl is not None else g.replace(gamma=1.0)),
               "in KD the DKL wMSE moves only the frozen teacher, i.e. it has no effect: β = 0 (γ is then irrelevant)"),
-        Sweep("beta", "β", (0.0, 0.25, 1.0, g.beta), (g.replace(beta=0.0), g.replace(beta=0.25), g.replace(beta=1.0), g),
+        Sweep("beta", "β", (0.0, 0.25, g.beta), (g.replace(beta=0.0), g.replace(beta=0.25), g),
               "weight of the wMSE"),
         Sweep("temperature", "T", (1.0, g.temperature, 8.0),
               (g.replace(temperature=1.0), g, g.replace(temperature=8.0)), "temperature of the soft-label CE"),
