@@ -26,7 +26,7 @@ PLANNED_PAGES = [
     "book/theory/kl_in_practice", "book/theory/decoupling", "book/theory/asymmetry",
     "book/theory/weight_function", "book/theory/class_prior", "book/theory/making_it_fast",
     "book/training/adversarial",
-    "book/training/distillation", "book/training/ablations", "book/training/reported_results",
+    "book/training/distillation", "book/training/distillation_ablations", "book/training/reported_results",
     "book/training/guidelines",
     "book/api",
 ]
