@@ -46,8 +46,9 @@ def dkl_terms(student, teacher, T=1.0):
 def gkl_terms(student, teacher, targets=None, prior=None, gamma=1.0, T=1.0, T2=1.0):
     """(wMSE, CE) of the released GKL: weights (u^γ)(u^γ)ᵀ, normalised by the batch's total weight."""
     with torch.no_grad():
-        u = prior[targets] if prior is not None else softmax(teacher / T2)
-        ug = u**gamma
+        # u^γ = exp(γ·log u), in log space: u**γ underflows to 0 where u does (u ≈ 1e-300, γ = 1/64)
+        log_u = torch.log(prior[targets]) if prior is not None else log_softmax(teacher / T2)
+        ug = torch.exp(gamma * log_u)
         w = ug.unsqueeze(2) * ug.unsqueeze(1)
     wmse = 0.25 * (w * (pairs(teacher) - pairs(student)) ** 2).sum() / w.sum()
     return wmse, soft_ce(student, teacher, T)
