@@ -16,7 +16,9 @@ def test_quickstart_runs_and_trains():
     torch.manual_seed(0)
     scope: dict = {}
     exec(compile(blocks[0], "README.md", "exec"), scope)
-    assert scope["current"].shape == (10, 10)
+    prior = scope["prior"].current  # rolled after the last epoch: a real prior, not the uniform start
+    assert prior.shape == (10, 10) and not torch.allclose(prior, torch.full((10, 10), 0.1))
+    torch.testing.assert_close(prior.sum(1), torch.ones(10))
     assert torch.isfinite(scope["loss"])
 
 
