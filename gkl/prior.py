@@ -9,6 +9,12 @@ training samples of class :math:`c`:
 accumulated over one epoch and used during the next one (uniform :math:`1/C` before any data, and for a
 class with no samples). A sample of class :math:`y` then uses the weights :math:`u = P_{y,:}`.
 
+**The epoch-ahead roll** is :meth:`ClassPrior.roll`, called once at the end of every epoch: the
+statistics of that epoch become :attr:`ClassPrior.current` (the prior used during the next epoch) and
+the accumulators restart. Every training method uses it, so all share one first-epoch convention
+(uniform) and one checkpoint content: saved right after the roll, a checkpoint holds the prior of the
+next epoch, identical on every rank, and empty accumulators.
+
 Under ``torch.distributed`` every rank sees a different shard of the data; :meth:`ClassPrior.compute`
 sums the per-class statistics over all ranks so each gets the prior one process would compute over
 all the data (the released code has no such synchronisation).
@@ -33,13 +39,13 @@ class ClassPrior:
 
     Example (one epoch ahead, as in IKL/GKL)::
 
-        prior = ClassPrior(num_classes=10, temperature=4.0)
-        current = prior.compute()            # uniform in the first epoch
-        for x, y in loader:
-            ...
-            prior.update(teacher_logits, y)  # no gradient is kept
-            loss = gkl.gkl(student_logits, teacher_logits, y, current, ...)
-        current = prior.compute(); prior.reset()   # at the epoch's end
+        prior = ClassPrior(num_classes=10, temperature=4.0)   # prior.current: uniform at first
+        for epoch in range(epochs):
+            for x, y in loader:
+                ...
+                prior.update(teacher_logits, y)  # no gradient is kept
+                loss = gkl.gkl(student_logits, teacher_logits, y, prior.current, ...)
+            prior.roll()                         # this epoch's statistics weight the next epoch
 
     Statistics are kept in float64 (float32 on devices without it) on the device of the first update.
     """
@@ -53,6 +59,8 @@ class ClassPrior:
         self.temperature = check_positive(temperature, "temperature")
         self._sums = torch.zeros(num_classes, num_classes, dtype=torch.float64)
         self._counts = torch.zeros(num_classes, dtype=torch.float64)
+        #: The prior in use this epoch (uniform until the first :meth:`roll`), float32.
+        self.current: Tensor = torch.full((num_classes, num_classes), 1.0 / num_classes)
 
     @property
     def device(self) -> torch.device:
@@ -64,6 +72,7 @@ class ClassPrior:
         dtype = torch.float32 if device.type == "mps" else torch.float64
         self._sums = self._sums.to(device, dtype)
         self._counts = self._counts.to(device, dtype)
+        self.current = self.current.to(device)
         return self
 
     @property
@@ -102,6 +111,14 @@ class ClassPrior:
         self._sums.zero_()
         self._counts.zero_()
 
+    @torch.no_grad()
+    def roll(self) -> Tensor:
+        """End of an epoch: :meth:`compute` (all-reduced over ranks) becomes :attr:`current`, then
+        :meth:`reset`. Collective under ``torch.distributed``: call it on every rank. Returns ``current``."""
+        self.current = self.compute().to(self._sums.device)
+        self.reset()
+        return self.current
+
     def state_dict(self) -> dict[str, Any]:
         """Everything needed to resume: sizes, temperature and the running sums (on CPU)."""
         return {
@@ -109,6 +126,7 @@ class ClassPrior:
             "temperature": self.temperature,
             "sums": self._sums.detach().cpu().clone(),
             "counts": self._counts.detach().cpu().clone(),
+            "current": self.current.detach().cpu().clone(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -125,10 +143,18 @@ class ClassPrior:
             raise ValueError(f"ClassPrior state 'counts' must be a ({C},) tensor")
         if not (torch.isfinite(sums).all() and torch.isfinite(counts).all()) or (sums < 0).any() or (counts < 0).any():
             raise ValueError("ClassPrior state has negative or non-finite statistics")
+        current = state.get("current")
+        if current is not None:
+            if not isinstance(current, Tensor) or current.shape != (C, C):
+                raise ValueError(f"ClassPrior state 'current' must be a ({C}, {C}) tensor")
+            if not torch.isfinite(current).all() or (current < 0).any():
+                raise ValueError("ClassPrior state 'current' has negative or non-finite entries")
         if "temperature" in state:
             self.temperature = check_positive(state["temperature"], "temperature")
         self._sums = sums.to(self._sums.device, self._sums.dtype).clone()
         self._counts = counts.to(self._counts.device, self._counts.dtype).clone()
+        if current is not None:
+            self.current = current.to(self._sums.device, torch.float32).clone()
 
     def __repr__(self) -> str:
         return f"ClassPrior(num_classes={self.num_classes}, temperature={self.temperature}, samples={self.num_samples})"

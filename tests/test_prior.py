@@ -90,11 +90,37 @@ def test_state_dict_survives_torch_save(tmp_path):
         ({"num_classes": 6, "sums": -torch.ones(6, 6), "counts": torch.ones(6)}, "negative or non-finite"),
         ({"num_classes": 6, "sums": torch.full((6, 6), float("nan")), "counts": torch.ones(6)}, "non-finite"),
         ("garbage", "not a ClassPrior state"),
+        ({"num_classes": 6, "sums": torch.zeros(6, 6), "counts": torch.zeros(6), "current": torch.zeros(5, 6)}, "'current'"),
+        ({"num_classes": 6, "sums": torch.zeros(6, 6), "counts": torch.zeros(6), "current": -torch.ones(6, 6)}, "'current'"),
     ],
 )
 def test_corrupted_state_is_refused(state, match):
     with pytest.raises(ValueError, match=match):
         gkl.ClassPrior(6).load_state_dict(state)
+
+
+def test_roll_is_the_epoch_ahead_prior_and_survives_a_checkpoint():
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(30, 4, generator=g, dtype=torch.float64), torch.arange(30) % 4
+    prior = gkl.ClassPrior(4, temperature=2.0)
+    torch.testing.assert_close(prior.current, torch.full((4, 4), 0.25))  # epoch 1: uniform
+    prior.update(logits[:15], y[:15])
+    prior.update(logits[15:], y[15:])
+    rolled = prior.roll()
+    want = ref.class_prior(logits, y, 4, T=2.0).float()
+    torch.testing.assert_close(rolled, want)
+    assert prior.current is rolled
+    assert prior.num_samples == 0  # the next epoch collects afresh ...
+    state = prior.state_dict()  # ... and a checkpoint taken now holds the next epoch's prior
+    fresh = gkl.ClassPrior(4, temperature=2.0)
+    fresh.load_state_dict(state)
+    assert torch.equal(fresh.current, prior.current) and fresh.num_samples == 0
+    prior.update(logits[:4], y[:4])
+    assert torch.equal(prior.current, rolled)  # updates never touch the prior in use
+    old = {k: v for k, v in state.items() if k != "current"}  # a checkpoint from before `current`
+    legacy = gkl.ClassPrior(4, temperature=2.0)
+    legacy.load_state_dict(old)
+    torch.testing.assert_close(legacy.current, torch.full((4, 4), 0.25))
 
 
 @pytest.mark.parametrize(
