@@ -46,7 +46,19 @@ of one step.
   number of samples. The default gives ``clean_acc``; adversarial objectives add ``robust_acc``.
   It runs with the model in eval mode, inside a forked, seeded RNG (evaluation never changes the
   training's random stream).
+* :meth:`Objective.before_optimizer_step` runs after ``loss.backward()`` and before
+  ``optimizer.step()`` (e.g. to take back an adversarial weight perturbation, :mod:`gkl.awp`).
 * :meth:`Objective.extra_state` / :meth:`Objective.load_extra_state` save any other plain state.
+
+**Checkpoint averaging** (``ema_decay``, e.g. 0.9 as in the released adversarial-training code): after
+every epoch an exponential moving average of the weights, buffers included, is updated with
+:class:`torch.optim.swa_utils.AveragedModel` — :math:`\bar w \leftarrow d\,\bar w + (1-d)\,w_e`,
+:math:`\bar w = w_1` after the first epoch. It is saved in the checkpoint (so it survives a resume),
+evaluated after the last epoch (metrics ``ema_<name>``) and returned as ``history.averaged_model``.
+
+**Non-finite losses** stop training with a :class:`FloatingPointError` naming the epoch and the step
+range. The check costs one host synchronisation every ``nan_check_every`` steps and at every epoch's
+end, not one per step.
 
 Outputs in ``out_dir`` (only rank 0 writes): ``metrics.jsonl`` — one JSON object per epoch with
 ``epoch``, ``lr``, ``train_loss``, ``train_<term>``, ``train_acc``, the evaluation metrics, the extra
@@ -58,8 +70,11 @@ after every epoch.
 **Resume** (``resume=True``) loads the checkpoint, rewrites ``metrics.jsonl`` from the history stored
 in it and continues with the next epoch: a run killed at any point loses only its unfinished epoch,
 and a resumed run gives the same metrics as an uninterrupted one (data order depends only on
-``(seed, epoch)``; RNG states are restored). The config must match the checkpoint's (keys that
-do not change results, such as ``progress``, ``device`` or ``num_workers``, may differ).
+``(seed, epoch)``; RNG states are restored; data-loader workers, started afresh every epoch, take
+their seeds from a generator seeded by ``(seed, epoch, rank)``, so augmentations drawn in workers
+match too). The config must match the checkpoint's (keys that do not change results, such as
+``progress`` or ``device``, may differ; ``num_workers`` may not: every worker draws its own
+augmentation stream).
 
 **Distributed**: under ``torchrun --nproc_per_node N`` (environment variable ``WORLD_SIZE`` > 1) the
 engine initialises ``torch.distributed`` (NCCL on CUDA, gloo on CPU) unless it already is, wraps the
@@ -100,10 +115,11 @@ __all__ = [
     "init_distributed",
     "is_main_process",
     "RUNTIME_KEYS",
+    "History",
 ]
 
 #: Config keys that do not change results; they may differ between a run and its resumption.
-RUNTIME_KEYS = frozenset({"progress", "device", "num_workers", "deterministic"})
+RUNTIME_KEYS = frozenset({"progress", "device", "deterministic", "nan_check_every"})
 
 
 def default_runs_dir() -> Path:
@@ -141,6 +157,8 @@ class TrainConfig:
     eval_subset: Optional[int] = None
     drop_last: bool = False
     progress: bool = True
+    ema_decay: Optional[float] = None
+    nan_check_every: int = 50
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -159,6 +177,10 @@ class TrainConfig:
             raise ValueError(f"eval_every must be >= 1, got {self.eval_every}")
         if self.eval_subset is not None and self.eval_subset < 1:
             raise ValueError(f"eval_subset must be >= 1 or None, got {self.eval_subset}")
+        if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay}")
+        if self.nan_check_every < 1 or self.num_workers < 0:
+            raise ValueError("nan_check_every must be >= 1 and num_workers >= 0")
         self.milestones = tuple(int(m) for m in self.milestones)
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +238,9 @@ class Objective:
 
     def loss_terms(self, model: nn.Module, inputs: Tensor, targets: Tensor, ctx: StepContext) -> Union[StepOutput, dict]:
         raise NotImplementedError
+
+    def before_optimizer_step(self, ctx: StepContext) -> None:
+        """Called after ``loss.backward()``, before ``optimizer.step()`` (default: nothing)."""
 
     def end_epoch(self, epoch: int, ctx: StepContext) -> dict[str, float]:
         """Called on every rank after the epoch's steps; returns extra metrics."""
@@ -323,6 +348,26 @@ def _to_device(x: Any, device: torch.device) -> Any:
 
 def _comparable(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
+
+
+class History(list):
+    """The per-epoch metrics :func:`fit` returns (a list of dicts), plus ``averaged_model``: the
+    checkpoint-averaged model when ``TrainConfig.ema_decay`` is set, else ``None``."""
+
+    averaged_model: Optional[nn.Module] = None
+
+
+def _make_averaged(model: nn.Module, decay: float) -> nn.Module:
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    return AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
+
+
+def _loader_seed(config: TrainConfig, epoch: int, rank: int) -> int:
+    """Seed of the generator a loader draws its worker seeds from: a function of (seed, epoch, rank)
+    only, so data-loader workers draw the same augmentations in a resumed run as in an uninterrupted
+    one. (The augmentations still depend on ``num_workers``: each worker has its own stream.)"""
+    return ((config.seed * 1_000_003 + epoch) * 1009 + rank) % (2**63)
 
 
 def read_metrics(out_dir: Union[str, Path]) -> list[dict[str, Any]]:
@@ -466,14 +511,18 @@ def fit(
         collate_fn=collate,
         drop_last=config.drop_last,
         pin_memory=device.type == "cuda",
-        persistent_workers=config.num_workers > 0,
+        # workers restart every epoch and take their seeds from a generator reseeded per epoch
+        # (below), so a resumed run draws the same augmentations; persistent workers would not
+        persistent_workers=False,
+        generator=torch.Generator(),
     )
     steps_per_epoch = max(1, len(loader))
     optimizer = _make_optimizer([p for p in model.parameters() if p.requires_grad], config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, steps_per_epoch))
 
     start_epoch = 1
-    history: list[dict[str, Any]] = []
+    history = History()
+    averaged = _make_averaged(model, config.ema_decay) if config.ema_decay is not None else None
     if checkpoint is not None:
         try:
             model.load_state_dict(checkpoint["model"])
@@ -489,7 +538,11 @@ def fit(
             state = dict(rng[rank])
             state["numpy"] = numpy_rng_from_plain(state["numpy"])
             set_rng_state(state)
-        history = list(checkpoint.get("history", []))
+        if averaged is not None:
+            if "averaged_model" not in checkpoint:
+                raise ValueError(f"checkpoint {ckpt_path} has no averaged model although ema_decay is set")
+            averaged.load_state_dict(checkpoint["averaged_model"])
+        history = History(checkpoint.get("history", []))
         start_epoch = int(checkpoint["epoch"]) + 1
         if main and metrics_path is not None:
             atomic_write_text(metrics_path, "".join(json.dumps(m) + "\n" for m in history))
@@ -524,12 +577,14 @@ def fit(
         ctx.epoch = epoch
         ctx.step = (epoch - 1) * steps_per_epoch
         sampler.set_epoch(epoch)
+        loader.generator.manual_seed(_loader_seed(config, epoch, rank))
         model.train()
         objective.start_epoch(epoch, ctx)
         term_sums: dict[str, Tensor] = {}
         correct = torch.zeros((), dtype=torch.float64, device=device)
         seen = torch.zeros((), dtype=torch.float64, device=device)
         has_logits = False
+        checked = 0  # steps before this one whose loss passed the finiteness check
         bar = None
         if config.progress and main:
             from tqdm import tqdm
@@ -543,10 +598,9 @@ def fit(
             if not res.terms:
                 raise ValueError("the objective returned no loss terms")
             loss = sum(res.terms.values())
-            if not torch.isfinite(loss.detach()).all() and device.type == "cpu":
-                raise FloatingPointError(f"non-finite loss at epoch {epoch}, step {batch_index}: {loss.item()}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            objective.before_optimizer_step(ctx)
             if config.grad_clip is not None:
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step()
@@ -561,10 +615,14 @@ def fit(
                     correct += (res.logits.detach().argmax(1) == y).sum()
                 seen += b
             ctx.step += 1
+            if (batch_index + 1) % config.nan_check_every == 0:  # one host sync per interval
+                _check_finite(term_sums, epoch, checked, batch_index)
+                checked = batch_index + 1
             if bar is not None:
                 bar.update(1)
         if bar is not None:
             bar.close()
+        _check_finite(term_sums, epoch, checked, steps_per_epoch - 1)
 
         names = sorted(term_sums)
         packed = _all_reduce(torch.stack([seen, correct] + [term_sums[k] for k in names]))
@@ -576,10 +634,14 @@ def fit(
         if has_logits:
             metrics["train_acc"] = float(packed[1]) / n
         metrics.update(objective.end_epoch(epoch, ctx))
+        if averaged is not None:
+            averaged.update_parameters(model)
+        eval_seed = config.seed * 100003 + epoch
         if eval_set is not None and (epoch % config.eval_every == 0 or epoch == config.epochs):
-            metrics.update(
-                evaluate(model, objective, eval_set, ctx, config.eval_batch_size, seed=config.seed * 100003 + epoch)
-            )
+            metrics.update(evaluate(model, objective, eval_set, ctx, config.eval_batch_size, seed=eval_seed))
+        if eval_set is not None and averaged is not None and epoch == config.epochs:
+            ema = evaluate(averaged.module, objective, eval_set, ctx, config.eval_batch_size, seed=eval_seed)
+            metrics.update({f"ema_{k}": v for k, v in ema.items()})
         metrics["time_s"] = time.perf_counter() - t0
         history.append(metrics)
 
@@ -598,8 +660,10 @@ def fit(
                 "scheduler": scheduler.state_dict(),
                 "objective": objective.state_dict(),
                 "rng": rng_states,
-                "history": history,
+                "history": list(history),
             }
+            if averaged is not None:
+                state["averaged_model"] = averaged.state_dict()
             save_checkpoint(ckpt_path, state)
             with open(metrics_path, "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(metrics) + "\n")
@@ -607,4 +671,17 @@ def fit(
             on_epoch(metrics)
         if world > 1:
             dist.barrier()
+    history.averaged_model = averaged.module if averaged is not None else None
     return history
+
+
+def _check_finite(term_sums: Mapping[str, Tensor], epoch: int, first: int, last: int) -> None:
+    """Raise if a running loss-term sum is not finite (one host sync for all terms)."""
+    if not term_sums:
+        return
+    total = torch.stack([v for v in term_sums.values()]).sum()
+    if not bool(torch.isfinite(total)):
+        bad = sorted(k for k, v in term_sums.items() if not bool(torch.isfinite(v)))
+        raise FloatingPointError(
+            f"non-finite loss ({', '.join(bad)}) at epoch {epoch}, in steps {first}..{last} of the epoch"
+        )

@@ -40,10 +40,20 @@ def test_config_validation_and_method_defaults():
     with pytest.raises(ValueError, match="epsilon"):
         AdversarialConfig(method="trades", epsilon=-0.1)
     g = AdversarialConfig.for_method("gkl", beta=None, gamma=0.3)
-    assert (g.alpha, g.beta, g.gamma, g.temperature, g.use_prior, g.attack_loss) == (4.0, 20.0, 0.3, 4.0, True, "gkl")
+    # released AT: CE at T = 1, the prior's softmax at T = 4, the data set's released inner loss
+    assert (g.alpha, g.beta, g.gamma, g.temperature, g.prior_temperature, g.use_prior, g.attack_loss) == \
+        (4.0, 20.0, 0.3, 1.0, 4.0, True, "released")
+    assert AdversarialConfig.for_method("ikl").gamma == 1.0 and AdversarialConfig.for_method("gkl").gamma == 0.2
+    assert AdversarialObjective(g, 10).attack_loss == "soft-ce"
+    assert AdversarialObjective(g, 100).attack_loss == "gkl-unit"
     assert AdversarialConfig.for_method("trades").beta == 6.0
     assert AdversarialConfig.for_method("trades").attack_loss == "kl"
-    assert AdversarialConfig.for_method("pgd-at").attack_loss == "ce"
+    assert AdversarialConfig.for_method("pgd-at").attack_loss == "label-ce"
+    for bad in ({"attack_loss": "ce"}, {"eps_schedule": "cosine"}, {"awp_gamma": 0.0}, {"prior_temperature": 0}):
+        with pytest.raises(ValueError):
+            AdversarialConfig.for_method("gkl", **bad)
+    with pytest.raises(ValueError, match="label-ce"):
+        AdversarialConfig.for_method("gkl", attack_loss="label-ce")
 
 
 def test_epsilon_and_step_curriculum_reach_full_strength_after_warmup():
@@ -57,6 +67,17 @@ def test_epsilon_and_step_curriculum_reach_full_strength_after_warmup():
     steps = [k for _, k in sched]
     assert steps[0] == 2 and steps[29:] == [5] * 71 and sorted(set(steps)) == [2, 3, 4, 5]
     assert AdversarialObjective(AdversarialConfig.for_method("trades"), 10).schedule(ctx_for(m)) == (8 / 255, 10)
+
+
+def test_released_linear_epsilon_reaches_full_strength_only_in_the_last_epoch():
+    cfg = AdversarialConfig.for_method("gkl", epsilon=0.2, eps_schedule="released-linear", attack_steps=5,
+                                       attack_steps_min=2, eps_warmup=3)
+    obj = AdversarialObjective(cfg, 10)
+    m = build_model("small_cnn", 10)
+    sched = [obj.schedule(ctx_for(m, step=s)) for s in range(100)]  # 10 epochs x 10 steps
+    assert [e for e, _ in sched[::10]] == pytest.approx([0.2 * e / 10 for e in range(1, 11)])
+    assert all(sched[10 * e + i] == sched[10 * e] for e in range(10) for i in range(10))  # per epoch
+    assert {k for _, k in sched} == {5}  # the released code never runs its step curriculum
 
 
 @pytest.mark.parametrize("method,terms", [
@@ -83,14 +104,15 @@ def test_class_prior_comes_from_the_previous_epochs_clean_logits(digits):
     obj = AdversarialObjective(AdversarialConfig.for_method("gkl", epsilon=0.1, attack_steps=1), 10)
     ctx = ctx_for(m)
     obj.start_epoch(1, ctx)
-    assert torch.allclose(obj.current_prior, torch.full((10, 10), 0.1))  # uniform in epoch 1
+    assert torch.allclose(obj.weights_prior(), torch.full((10, 10), 0.1))  # uniform in epoch 1
     x, y = tr.tensors()
+    m.train()
     obj.loss_terms(m, x, y, ctx)
-    with torch.no_grad():
-        probs = torch.softmax(m.eval()(x) / obj.cfg.temperature, 1)
-    obj.start_epoch(2, ctx)
+    with torch.no_grad():  # the clean logits of the training forward pass (train mode), at T_prior = 4
+        probs = torch.softmax(m.train()(x) / obj.cfg.prior_temperature, 1)
+    obj.end_epoch(1, ctx)
     want = torch.stack([probs[y == c].mean(0) for c in range(10)])
-    assert torch.allclose(obj.current_prior, want, atol=1e-5)
+    assert torch.allclose(obj.weights_prior(), want, atol=1e-5)
     assert obj.prior.num_samples == 0  # reset for the new epoch
     nop = AdversarialObjective(AdversarialConfig.for_method("gkl", use_prior=False), 10)
     assert nop.prior is None and nop.states() == {}
@@ -121,12 +143,12 @@ def test_gpu_profile_code_path_on_a_tiny_cifar_folder(tmp_path):
     prof = gpu.replace(
         data_root=str(tmp_path / "data"), epochs=1, seeds=(0,), batch_size=16, train_subset=None,
         eval_subset=None, autoattack_subset=4, model_kwargs={"width": 4}, num_workers=0,
-        methods={"GKL": gpu.methods["GKL"]}, curve_epsilons=(0.0, 8 / 255), square_queries=50,
+        methods={"GKL": gpu.methods["GKL"]}, curve_epsilons=(0.0, 8 / 255), attacks=("pgd", "autoattack_fast"),
     )
     exp = run_experiment(prof, runs_dir=tmp_path / "runs", workers=1)
     (rec,) = exp.records
     assert len(rec["history"]) == 1 and rec["autoattack_n"] == 4 and rec["n_test"] == 8
-    assert {"clean_acc", "pgd_acc", "autoattack_acc", "curve_pgd_acc"} <= set(rec)
+    assert {"clean_acc", "pgd_acc", "autoattack_fast_acc", "curve_pgd_acc"} <= set(rec)
     assert isinstance(exp.load_model("GKL", 0), torch.nn.Module)
     assert rec["train_s"] > 0 and (exp.run_dir("GKL", 0) / "metrics.jsonl").is_file()
 

@@ -45,13 +45,17 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
             obj_holder["obj"] = self
 
     A.AdversarialObjective = Spy
-    model, history = train_adversarial("digits", "small_cnn", adv, train, out, data=data, model_kwargs={"widths": [8, 16]})
-    obj = obj_holder["obj"]
-    obj.start_epoch(3, type("C", (), {"device": torch.device("cpu")})())  # all-reduced prior of epoch 2
-    torch.save({"history": history, "prior": obj.current_prior,
-                "params": [p.detach().clone() for p in model.parameters()],
-                "local_samples": float(obj.prior._counts.sum())},
-               os.path.join(out, f"rank{rank}.pt"))
+    kw = {"data": data, "model_kwargs": {"widths": [8, 16]}}
+    results = {}
+    for name in ("full", "resumed"):
+        run_dir = os.path.join(out, name)
+        if name == "resumed":  # killed after epoch 1 (a fresh objective and model on resume)
+            train_adversarial("digits", "small_cnn", adv, train, run_dir, stop_after=1, **kw)
+        model, history = train_adversarial("digits", "small_cnn", adv, train, run_dir, resume=name == "resumed", **kw)
+        obj = obj_holder["obj"]
+        results[name] = {"history": history, "prior": obj.prior.current.clone(),  # epoch 2's, all-reduced
+                         "params": [p.detach().clone() for p in model.parameters()]}
+    torch.save(results, os.path.join(out, f"rank{rank}.pt"))
     dist.barrier()
     dist.destroy_process_group()
 
@@ -63,13 +67,21 @@ def test_two_process_ddp_run(tmp_path):
     mp.start_processes(_worker, args=(2, _free_port(), str(out)), nprocs=2, start_method="fork")
     r0, r1 = (torch.load(out / f"rank{r}.pt", weights_only=False) for r in (0, 1))
     strip = lambda h: [{k: v for k, v in m.items() if k != "time_s"} for m in h]  # noqa: E731
-    assert strip(r0["history"]) == strip(r1["history"])  # metrics reduced over ranks
-    assert all(torch.equal(a, b) for a, b in zip(r0["params"], r1["params"]))  # DDP kept replicas equal
-    assert torch.allclose(r0["prior"], r1["prior"])  # the class prior is synchronised
-    assert not torch.allclose(r0["prior"], torch.full((10, 10), 0.1))
+    for run in ("full", "resumed"):
+        assert strip(r0[run]["history"]) == strip(r1[run]["history"])  # metrics reduced over ranks
+        assert all(torch.equal(a, b) for a, b in zip(r0[run]["params"], r1[run]["params"]))  # replicas equal
+        assert torch.allclose(r0[run]["prior"], r1[run]["prior"])  # the class prior is synchronised
+    assert not torch.allclose(r0["full"]["prior"], torch.full((10, 10), 0.1))
+    # killed after epoch 1 and resumed: the prior (saved after the all-reduced roll) and the whole
+    # run equal the uninterrupted one's, on both ranks
+    for r in (r0, r1):
+        assert torch.equal(r["resumed"]["prior"], r["full"]["prior"])
+        assert strip(r["resumed"]["history"]) == strip(r["full"]["history"])
+        assert all(torch.equal(a, b) for a, b in zip(r["resumed"]["params"], r["full"]["params"]))
+    out = out / "full"
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in lines] == [1, 2]  # written once, by rank 0
     assert 0.0 <= lines[-1]["robust_acc"] <= lines[-1]["clean_acc"] <= 1.0
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.jsonl", "rank0.pt", "rank1.pt"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "metrics.jsonl"]
     ck = torch.load(out / "checkpoint.pt", weights_only=True)
     assert len(ck["rng"]) == 2  # every rank's RNG state, for an exact resume

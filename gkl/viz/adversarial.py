@@ -124,8 +124,11 @@ def masking_bars(reports: Mapping[str, Any], title: Optional[str] = None):
 
     names = list(reports)
     fig = go.Figure()
-    for key, label, color in (("clean_acc", "clean", "#9e9e9e"), ("whitebox_acc", "white-box: APGD-CE + APGD-T", "#636efa"),
-                              ("blackbox_acc", "black-box: Square", "#ef553b")):
+    first = reports[names[0]] if names else None
+    white = getattr(first, "whitebox_label", None) or "APGD-CE + APGD-T"
+    black = getattr(first, "blackbox_label", None) or "Square"
+    for key, label, color in (("clean_acc", "clean", "#9e9e9e"), ("whitebox_acc", f"white-box: {white}", "#636efa"),
+                              ("blackbox_acc", f"black-box: {black}", "#ef553b")):
         fig.add_trace(go.Bar(x=names, y=[getattr(reports[n], key) for n in names], name=label, marker_color=color,
                              hovertemplate="%{y:.1%}<extra>" + label + "</extra>"))
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
