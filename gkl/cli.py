@@ -100,6 +100,7 @@ def _add_adversarial(sub) -> None:
     o.add_argument("--device", default=None)
     o.add_argument("--data-root", default=None)
     o.add_argument("--workers", type=int, default=0, help="DataLoader workers")
+    o.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="mixed precision (GPU runs)")
     o.add_argument("--no-progress", action="store_true")
     o.add_argument("--quiet", action="store_true", help="do not print the per-epoch JSON lines")
     p.set_defaults(func=_cmd_adversarial)
@@ -213,6 +214,7 @@ def _cmd_adversarial(args) -> int:
         progress=not args.no_progress,
         deterministic=not cifar,
         ema_decay=_pick(args.ema, rt.get("ema_decay")),
+        amp=args.amp,
     )
     model = _pick(args.model, rm.get("name"), "preact_resnet18" if cifar else "small_cnn")
     normalize = not _pick(args.raw_inputs, rm.get("normalize") is False, False)

@@ -56,6 +56,10 @@ every epoch an exponential moving average of the weights, buffers included, is u
 :math:`\bar w = w_1` after the first epoch. It is saved in the checkpoint (so it survives a resume),
 evaluated after the last epoch (metrics ``ema_<name>``) and returned as ``history.averaged_model``.
 
+**Mixed precision** (``amp="bf16"`` or ``"fp16"``, for GPU runs): the objective's forward pass runs
+under :func:`torch.autocast`; fp16 adds a :class:`torch.amp.GradScaler` (saved in the checkpoint).
+Attacks inside the objective run under the same autocast.
+
 **Non-finite losses** stop training with a :class:`FloatingPointError` naming the epoch and the step
 range. The check costs one host synchronisation every ``nan_check_every`` steps and at every epoch's
 end, not one per step.
@@ -85,6 +89,7 @@ rank 0 writes files. Each rank seeds its RNG with ``seed + rank``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
@@ -159,6 +164,7 @@ class TrainConfig:
     progress: bool = True
     ema_decay: Optional[float] = None
     nan_check_every: int = 50
+    amp: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or self.epochs < 1:
@@ -179,6 +185,8 @@ class TrainConfig:
             raise ValueError(f"eval_subset must be >= 1 or None, got {self.eval_subset}")
         if self.ema_decay is not None and not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay}")
+        if self.amp not in (None, "bf16", "fp16"):
+            raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {self.amp!r}")
         if self.nan_check_every < 1 or self.num_workers < 0:
             raise ValueError("nan_check_every must be >= 1 and num_workers >= 0")
         self.milestones = tuple(int(m) for m in self.milestones)
@@ -519,6 +527,8 @@ def fit(
     steps_per_epoch = max(1, len(loader))
     optimizer = _make_optimizer([p for p in model.parameters() if p.requires_grad], config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_factor(config, steps_per_epoch))
+    # fp16 needs loss scaling; bf16 and fp32 do not (a disabled scaler is a pass-through)
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp == "fp16")
 
     start_epoch = 1
     history = History()
@@ -531,6 +541,8 @@ def fit(
             raise ValueError(f"checkpoint {ckpt_path} holds another model: {first}") from None
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
+        if "scaler" in checkpoint:
+            scaler.load_state_dict(checkpoint["scaler"])
         objective.load_state_dict(checkpoint["objective"])
         objective.to(device)
         rng = checkpoint["rng"]
@@ -592,18 +604,21 @@ def fit(
             bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", leave=False, mininterval=1.0)
         for batch_index, (x, y) in enumerate(loader):
             x, y = _to_device(x, device), _to_device(y, device)
-            res = objective.loss_terms(train_model, x, y, ctx)
+            with _autocast(config, device):
+                res = objective.loss_terms(train_model, x, y, ctx)
             if isinstance(res, Mapping):
                 res = StepOutput(dict(res))
             if not res.terms:
                 raise ValueError("the objective returned no loss terms")
             loss = sum(res.terms.values())
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
             objective.before_optimizer_step(ctx)
             if config.grad_clip is not None:
+                scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            scaler.step(optimizer)
+            scaler.update()
             scheduler.step()
             b = y.shape[0]
             with torch.no_grad():
@@ -658,6 +673,7 @@ def fit(
                 "model": model.state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
                 "objective": objective.state_dict(),
                 "rng": rng_states,
                 "history": list(history),
@@ -673,6 +689,14 @@ def fit(
             dist.barrier()
     history.averaged_model = averaged.module if averaged is not None else None
     return history
+
+
+def _autocast(config: TrainConfig, device: torch.device):
+    """Mixed precision for the forward pass (``config.amp``: ``"bf16"`` or ``"fp16"``), else a no-op.
+    The losses of :mod:`gkl.losses` compute in float32 from low-precision logits."""
+    if config.amp is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if config.amp == "bf16" else torch.float16)
 
 
 def _check_finite(term_sums: Mapping[str, Tensor], epoch: int, first: int, last: int) -> None:
