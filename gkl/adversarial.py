@@ -618,7 +618,8 @@ def run_one(profile: Profile, label: str, seed: int, runs_dir: Union[str, Path],
     """Train (or reuse a finished run of) one method and seed, evaluate it, cache ``result.json``.
 
     The result holds the per-epoch history, ``clean_acc``, ``pgd_acc``, ``autoattack_acc``,
-    ``robust_acc`` (per-point worst case over the attacks), the PGD accuracy at each of
+    ``robust_acc`` (per-point worst case over every attack, on the ``robust_n`` points every attack
+    ran on: the AutoAttack subset when there is one), the PGD accuracy at each of
     ``curve_epsilons`` and the wall times. ``threads`` pins torch's CPU threads during the run
     (1 makes results independent of how many runs share the machine).
     """
@@ -655,9 +656,12 @@ def run_one(profile: Profile, label: str, seed: int, runs_dir: Union[str, Path],
         if aa_names:
             result["autoattack_n"] = n_aa
             if not full_aa:  # AutoAttack on the first n_aa test points only (stated with the results)
-                aa = robustness(model, x[:n_aa], y[:n_aa], profile.epsilon, attacks=aa_names,
-                                n_classes=data[2].num_classes, seed=seed)
+                aa = robustness(model, x[:n_aa], y[:n_aa], profile.epsilon, attacks=["pgd", *aa_names],
+                                pgd_steps=profile.pgd_steps, n_classes=data[2].num_classes, seed=seed)
                 result.update({f"{a}_acc": aa[f"{a}_acc"] for a in aa_names})
+                result["robust_acc"] = aa["robust_acc"]  # worst case over every attack, on that subset
+                result["subset_pgd_acc"] = aa["pgd_acc"]  # PGD on the same points, to compare with AutoAttack
+        result["robust_n"] = n_aa if aa_names else int(y.shape[0])
         result["curve_epsilons"] = list(profile.curve_epsilons)
         result["curve_pgd_acc"] = accuracy_vs_epsilon(model, x, y, profile.curve_epsilons, steps=profile.pgd_steps, seed=seed) \
             if profile.curve_epsilons else []

@@ -148,6 +148,7 @@ def test_gpu_profile_code_path_on_a_tiny_cifar_folder(tmp_path):
     exp = run_experiment(prof, runs_dir=tmp_path / "runs", workers=1)
     (rec,) = exp.records
     assert len(rec["history"]) == 1 and rec["autoattack_n"] == 4 and rec["n_test"] == 8
+    assert rec["robust_n"] == 4 and rec["robust_acc"] <= min(rec["autoattack_fast_acc"], rec["subset_pgd_acc"])
     assert {"clean_acc", "pgd_acc", "autoattack_fast_acc", "curve_pgd_acc"} <= set(rec)
     assert isinstance(exp.load_model("GKL", 0), torch.nn.Module)
     assert rec["train_s"] > 0 and (exp.run_dir("GKL", 0) / "metrics.jsonl").is_file()
