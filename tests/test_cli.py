@@ -83,3 +83,26 @@ def test_python_dash_m_exit_code_and_no_traceback(tmp_path):
     p = subprocess.run([sys.executable, "-m", "gkl", "adversarial", "--method", "nope", "--out", str(tmp_path)],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 2 and p.stderr.startswith("gkl: error:") and "Traceback" not in p.stderr
+
+
+@pytest.mark.slow
+def test_released_preset_on_a_tiny_cifar_folder(tmp_path, capsys):
+    """--preset released switches on the whole released recipe; explicit flags override it."""
+    from gkl.data import write_fake_cifar
+
+    write_fake_cifar(tmp_path / "data", "cifar100", n_train=8, n_test=4)
+    out = tmp_path / "run"
+    rc = main(["adversarial", "--dataset", "cifar100", "--method", "gkl", "--preset", "released",
+               "--model", "preact_resnet18", "--epochs", "1", "--awp-warmup", "1", "--batch-size", "8",
+               "--eval-subset", "4", "--data-root", str(tmp_path / "data"), "--out", str(out), "--no-progress", "--quiet"])
+    assert rc == 0
+    ck = torch.load(out / "checkpoint.pt", weights_only=False)
+    adv, train = ck["config"]["objective"], ck["config"]["train"]
+    assert (adv["eps_schedule"], adv["awp_gamma"], adv["attack_steps"], adv["step_ratio"]) == ("released-linear", 0.005, 5, 0.5)
+    assert (adv["temperature"], adv["prior_temperature"], adv["gamma"], adv["alpha"], adv["beta"]) == (1.0, 1.0, 0.4, 4.0, 20.0)
+    assert adv["epsilon"] == pytest.approx(8 / 255) and adv["attack_loss"] == "released"
+    assert (train["lr"], train["ema_decay"], train["epochs"]) == (0.2, 0.9, 1)  # --epochs overrides the preset
+    assert ck["meta"]["model_kwargs"]["mean"] == [0.0] * 3 and ck["meta"]["model_kwargs"]["std"] == [1.0] * 3
+    assert "averaged_model" in ck and ck["history"][-1]["awp"] == 1
+    assert main(["adversarial", "--dataset", "digits", "--preset", "released", "--out", str(tmp_path / "x")]) == 2
+    assert "CIFAR recipe" in capsys.readouterr().err
