@@ -41,3 +41,18 @@ bench: $(STAMP)
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis
+
+# Mutation testing, on demand (not in CI, ~15 min on 2 cores): one-line bugs in the losses, the class
+# prior, the attacks and the AT/KD objectives, each in a temporary copy of gkl/, must make the fast
+# tests fail; prints killed/survived per mutant and the score (tools/mutants.py).
+.PHONY: mutants
+mutants: $(STAMP)
+	$(BIN)/python tools/mutants.py
+
+# The prepared GPU check (CUDA tests, loss benchmark on the device, one timed epoch of each GPU
+# profile, AMP): one JSON under benchmarks/results/. `make device-check-dry` runs it on the CPU.
+.PHONY: device-check device-check-dry
+device-check: $(STAMP)
+	$(BIN)/python tools/device_check.py --out benchmarks/results/device_check.json
+device-check-dry: $(STAMP)
+	$(BIN)/python tools/device_check.py --dry-run --out /tmp/gkl-device-check-dry.json

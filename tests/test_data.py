@@ -1,9 +1,8 @@
 """Data sets: shapes, ranges, fixed seeded splits, the CIFAR on-disk format, augmentation."""
 
-import pickle
+import os
 import urllib.error
 
-import numpy as np
 import pytest
 import torch
 from torch.utils.data import DataLoader
@@ -97,18 +96,46 @@ def test_cifar_corrupted_file(tmp_path):
         get_dataset("cifar10", root=tmp_path, download=False)
 
 
-def test_fake_cifar_matches_torchvision_reader(tmp_path):
-    """Our reader and torchvision's agree on the format (torchvision minus its md5 check)."""
+@pytest.mark.parametrize("name", ["cifar10", "cifar100"])
+def test_fake_cifar_matches_torchvision_reader(tmp_path, monkeypatch, name):
+    """Our reader and torchvision's ``datasets.CIFAR10/100(root, download=False)`` read the same images,
+    labels and class names from the same folder.  torchvision checks each file's md5 against the real
+    CIFAR files, which the fake files cannot match: that check alone is replaced by "the file exists"."""
     import torchvision.datasets as tvd
+    import torchvision.datasets.cifar as tv_cifar
+    from torchvision.transforms import ToTensor
 
-    write_fake_cifar(tmp_path, "cifar10", n_train=12, n_test=6)
-    tv = tvd.CIFAR10.__new__(tvd.CIFAR10)
-    with open(tmp_path / "cifar-10-batches-py" / "test_batch", "rb") as fh:
-        entry = pickle.load(fh, encoding="latin1")
-    ref = np.asarray(entry["data"]).reshape(-1, 3, 32, 32)
-    _, te, _ = get_dataset("cifar10", root=tmp_path, download=False)
-    assert torch.equal(te.inputs, torch.from_numpy(ref)) and te.targets.tolist() == entry["labels"]
-    del tv
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda fpath, md5=None: os.path.isfile(fpath))
+    write_fake_cifar(tmp_path, name, n_train=23, n_test=7, seed=3)  # 23: uneven over CIFAR-10's 5 batches
+    cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
+    tv_train = cls(str(tmp_path), train=True, download=False, transform=ToTensor())
+    tv_test = cls(str(tmp_path), train=False, download=False, transform=ToTensor())
+    tr, te, info = get_dataset(name, root=tmp_path, download=False)
+
+    assert list(info.classes) == list(tv_train.classes) and info.num_classes == len(tv_test.classes)
+    for ours, theirs in [(tr, tv_train), (te, tv_test)]:
+        assert len(ours) == len(theirs)
+        # raw uint8 pixels: torchvision keeps (N, H, W, C), we keep (N, C, H, W)
+        assert ours.inputs.dtype == torch.uint8
+        assert torch.equal(ours.inputs, torch.from_numpy(theirs.data).permute(0, 3, 1, 2))
+        assert ours.targets.tolist() == list(theirs.targets)
+    # item by item through torchvision's own PIL + ToTensor pipeline (test set: no augmentation)
+    for i in range(len(te)):
+        x, y = te[i]
+        x_tv, y_tv = tv_test[i]
+        assert torch.equal(x, x_tv) and int(y) == y_tv
+    # the training set's un-augmented tensors, likewise
+    x_all, y_all = tr.tensors()
+    x_tv = torch.stack([tv_train[i][0] for i in range(len(tv_train))])
+    assert torch.equal(x_all, x_tv) and y_all.tolist() == list(tv_train.targets)
+    # the md5 check was the only thing bypassed: a missing file still stops torchvision
+    (tmp_path / _folder(name) / ("test_batch" if name == "cifar10" else "test")).unlink()
+    with pytest.raises(RuntimeError, match="not found or corrupted"):
+        cls(str(tmp_path), train=False, download=False)
+
+
+def _folder(name: str) -> str:
+    return "cifar-10-batches-py" if name == "cifar10" else "cifar-100-python"
 
 
 def test_batched_loading_and_augmentation_are_seeded():

@@ -7,8 +7,10 @@ Usage::
     .venv/bin/python tools/screenshot.py _build/html /tmp/shots --page book/theory/decoupling.html
 
 Writes ``<out-dir>/<page path>.png`` for every page (or the ``--page`` ones) and prints, per page,
-what the browser saw: plotly figures drawn, slider moved, widgets drawn, and any problem (JavaScript
-errors, failed or blocked loads, raw TeX).  Exit status 1 if any page has a problem.
+what the browser saw: plotly figures drawn, sliders moved (every slider is dragged, after the
+screenshot), widgets drawn, and any problem (JavaScript errors, failed or blocked loads, raw TeX,
+MathJax errors, empty figures, dead sliders, widget error views; see ``tools/sitecheck.py``).
+Exit status 1 if any page has a problem.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     reports = sitecheck.check_site(args.html_dir, args.out_dir, args.page)
     bad = 0
     for r in reports:
-        extra = f", slider moved: {r.slider_moved}" if r.slider_moved is not None else ""
+        ok = sum(s.problem() is None for s in r.slider_checks)
+        extra = f", sliders moved {ok}/{r.sliders}" if r.sliders else ""
         widgets = f", widgets {r.widgets_drawn}/{r.widget_views}" if r.widget_views else ""
         print(f"{r.page}: {r.figures} plotly figure(s){extra}{widgets}, {r.seconds:.1f} s -> {r.screenshot}")
         for p in r.problems:
