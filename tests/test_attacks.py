@@ -384,3 +384,36 @@ def test_gradient_masking_is_caught_by_the_black_box_attack(trained):
     honest = gradient_masking_check(m, xs, ys, 0.1, n_queries=200, seed=0, version="fast")
     assert not honest.masked, str(honest)
     assert "Square, 200 queries" in str(honest) and honest.verdict in str(honest)
+
+
+def test_l2_projection_leaves_points_inside_the_ball_alone():
+    delta = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    norms = delta.flatten(1).norm(dim=1)
+    eps = float(norms.median())
+    out = attacks._project(delta, eps, "l2")
+    inside = norms < 0.999 * eps
+    assert torch.equal(out[inside], delta[inside])  # not pushed onto the sphere
+    outside = norms > 1.001 * eps
+    torch.testing.assert_close(out[outside].flatten(1).norm(dim=1), torch.full((int(outside.sum()),), eps))
+
+
+def test_threat_model_clean_up_projects_then_clamps_to_the_box():
+    x = torch.full((2, 1, 4, 4), 0.95)
+    xa = x + 0.5  # outside the ball and the box
+    out = attacks._into_threat_model(xa, x, 0.1, "linf")
+    assert float(out.max()) <= 1.0 and float(out.min()) >= 0.0
+    torch.testing.assert_close(out, torch.ones_like(x))
+
+
+def test_trades_default_step_is_a_quarter_of_epsilon_and_the_start_is_random():
+    """One step from x + 0.001·N(0, I) moves every pixel by ε/4 (sign step), and TRADES' own KL has
+    zero gradient at x itself, so a start exactly at x would never move."""
+    torch.manual_seed(0)
+    model = linear_model()
+    x = 0.25 + 0.5 * torch.rand(4, 1, 8, 8)
+    xa = attacks.trades_perturb(model, x, lambda a, c: kl_div(a, c), eps=0.2, steps=1)
+    step = (xa - x).abs()
+    assert torch.allclose(step, torch.full_like(step, 0.05), atol=6e-3)  # ε/4, plus the 0.001·N(0, 1) start
+    xr = x.clone().requires_grad_()
+    (g,) = torch.autograd.grad(kl_div(model(xr), model(x).detach()), xr)
+    assert float(g.abs().max()) < 1e-6  # why the random start matters

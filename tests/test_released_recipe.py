@@ -162,3 +162,32 @@ def test_training_step_is_the_released_one(classes_like):
     torch.testing.assert_close(ours, theirs, rtol=1e-10, atol=1e-12)
     for a, b in zip(ours_grads, theirs_grads):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+def test_ikl_keeps_gamma_one_whatever_gamma_says():
+    clean, adv, y = logits_pair()
+    obj = AdversarialObjective(AdversarialConfig.for_method("ikl", gamma=0.3, alpha=3.0, beta=7.0), C)
+    obj.prior.current = random_prior()
+    got = sum(obj.terms(Identity(), clean, adv, y).terms.values())
+    want = F.cross_entropy(clean, y) + rel.dkl_loss(adv, clean, obj.prior.current[y], alpha=3.0, beta=7.0, gamma=1.0)
+    assert_same(got, want, (clean, adv))
+
+
+def test_soft_label_ce_never_moves_the_clean_logits():
+    clean, adv, _ = logits_pair()
+    from gkl.adversarial import soft_label_ce
+
+    (g_clean,) = torch.autograd.grad(soft_label_ce(adv, clean), clean, allow_unused=True, materialize_grads=True)
+    assert torch.count_nonzero(g_clean) == 0
+
+
+def test_evaluation_attacks_at_eval_epsilon():
+    torch.manual_seed(0)
+    model = linear_model()
+    x, y = torch.rand(64, D, dtype=torch.float64), torch.randint(0, C, (64,))
+    accs = []
+    for eval_eps in (0.0, 0.5):
+        obj = AdversarialObjective(AdversarialConfig.for_method("trades", epsilon=0.05, eval_epsilon=eval_eps), C)
+        accs.append(obj.eval_batch(model, x, y, ctx_for(model)))
+    assert accs[0]["robust_acc"] == accs[0]["clean_acc"]  # ε = 0: no attack at all
+    assert accs[1]["robust_acc"] < accs[0]["robust_acc"]  # the configured evaluation radius is used
