@@ -65,6 +65,8 @@ __all__ = [
     "make_loss",
     "synthetic_teacher",
     "rank_groups",
+    "wmse_hessian",
+    "hessian_spectrum",
     "fit_student",
     "convergence_experiment",
     "convergence_table",
@@ -170,17 +172,65 @@ def rank_groups(teacher_logits: Tensor) -> dict[str, Tensor]:
             "all classes": torch.ones_like(rank, dtype=torch.bool)}
 
 
+def wmse_hessian(weights: Tensor) -> Tensor:
+    r"""Hessian of one sample's normalised wMSE in the student logits: :math:`\mathrm{diag}(w) - w w^	op`.
+
+    With :math:`w = v / \sum_k v_k` (:math:`v = u^\gamma`) and :math:`d = o_m - o_n`, GKL's normalised wMSE is
+    half a weighted variance,
+
+    .. math:: L = rac{	frac14 \sum_{j,k} v_j v_k (d_j - d_k)^2}{(\sum_k v_k)^2}
+              = 	frac12\Big(\sum_j w_j d_j^2 - ig(\sum_j w_j d_jig)^2\Big),
+
+    so its Hessian is :math:`\mathrm{diag}(w) - w w^	op` (a quadratic: the same at every point). Its
+    diagonal is :func:`gkl.derivations.wmse_curvature`. ``weights``: ``(C,)`` non-negative :math:`v`.
+    """
+    v = torch.as_tensor(weights, dtype=torch.float64)
+    if v.dim() != 1 or v.numel() < 2 or bool((v < 0).any()) or float(v.sum()) <= 0:
+        raise ValueError("weights must be a (C,) vector of non-negative numbers with C >= 2 and a positive sum")
+    w = v / v.sum()
+    return torch.diag(w) - torch.outer(w, w)
+
+
+def hessian_spectrum(soft_labels: Tensor, gammas: Sequence[float]) -> list[dict[str, float]]:
+    r"""For each :math:`\gamma`: the eigenvalues of :func:`wmse_hessian` of :math:`v = u^\gamma`.
+
+    One eigenvalue is always 0 (shifting every logit changes nothing, the direction :math:`\mathbf 1`).
+    Gradient descent closes an error component along eigenvector :math:`q` by the factor
+    :math:`1 - \etaeta\lambda` per step, so the **smallest non-zero eigenvalue** ``lambda_min`` sets
+    the slowest mode and the largest, ``lambda_max``, the largest stable step. Returns rows with
+    ``gamma``, ``lambda_min``, ``lambda_max``, ``ratio`` (``lambda_max / lambda_min``) and
+    ``top_share``: how much of the slowest eigenvector sits on the top class (its squared entry).
+    """
+    u = torch.as_tensor(soft_labels, dtype=torch.float64)
+    rows = []
+    for g in gammas:
+        vals, vecs = torch.linalg.eigh(wmse_hessian(u.pow(g)))
+        nonzero = vals > 1e-12 * float(vals.max())
+        i = int(torch.nonzero(nonzero)[0])  # eigh sorts ascending: the first non-zero one
+        top = int(u.argmax())
+        rows.append({"gamma": float(g), "lambda_min": float(vals[i]), "lambda_max": float(vals[-1]),
+                     "ratio": float(vals[-1] / vals[i]), "top_share": float(vecs[top, i] ** 2)})
+    return rows
+
+
 def _errors(
     student: Tensor, teacher: Tensor, temperature: float, groups: dict[str, Tensor]
 ) -> dict[str, dict[str, float]]:
-    """Per-group mean errors: centred-logit error and soft-label (probability) error."""
+    """Per-group mean errors: centred-logit error, soft-label (probability) error and per-pair gap
+    errors :math:`|(z_{top} - z_j) - (t_{top} - t_j)|` of the top class against the 2nd class and
+    against the lower half (``gap``)."""
     cs = student - student.mean(1, keepdim=True)
     ct = teacher - teacher.mean(1, keepdim=True)
     logit_err = (cs - ct).abs()
     prob_err = (F.softmax(student / temperature, 1) - F.softmax(teacher / temperature, 1)).abs()
+    top = groups["top-1 class"]
+    d = student - teacher
+    gap_err = (d[top].unsqueeze(1) - d.view(d.shape[0], -1)).abs()  # (N, C): |d_top - d_j|
     return {
         "logit": {k: float(logit_err[m].mean()) for k, m in groups.items()},
         "prob": {k: float(prob_err[m].mean()) for k, m in groups.items()},
+        "gap": {"top vs 2nd": float(gap_err[groups["2nd class"]].mean()),
+                "top vs lower half": float(gap_err[groups["lower half"]].mean())},
     }
 
 
@@ -205,7 +255,8 @@ def fit_student(
     Records, at step 0, every ``record_every`` steps and at the last step, the loss and the mean
     absolute error of the student's **centred logits** (``logit``) and of its **soft labels at**
     ``temperature`` (``prob``) for each group of :func:`rank_groups`.
-    Returns ``{"steps", "loss", "logit": {group: [...]}, "prob": {group: [...]}, "teacher"}``.
+    Also the per-pair gap errors of the top class (``gap``, see :func:`_errors`).
+    Returns ``{"steps", "loss", "logit": {group: [...]}, "prob": {group: [...]}, "gap": {pair: [...]}, "teacher"}``.
     """
     N, C = teacher_logits.shape
     teacher = teacher_logits.detach().to(torch.float64)
@@ -227,7 +278,7 @@ def fit_student(
     groups = rank_groups(teacher)
     opt = torch.optim.SGD([param], lr=lr)
     out: dict[str, Any] = {"steps": [], "loss": [], "logit": {k: [] for k in groups}, "prob": {k: [] for k in groups},
-                           "teacher": teacher}
+                           "gap": {"top vs 2nd": [], "top vs lower half": []}, "teacher": teacher}
     for step in range(steps + 1):
         opt.zero_grad()
         student = forward()
@@ -236,7 +287,7 @@ def fit_student(
             err = _errors(student.detach(), teacher, temperature, groups)
             out["steps"].append(step)
             out["loss"].append(float(loss.detach()))
-            for kind in ("logit", "prob"):
+            for kind in ("logit", "prob", "gap"):
                 for k, v in err[kind].items():
                     out[kind][k].append(v)
         if step < steps:
@@ -270,7 +321,7 @@ def convergence_experiment(
     ``configs``: dicts with ``label``, ``loss`` (a :func:`make_loss` name) and optionally ``gamma``,
     ``alpha``, ``beta`` and ``lr`` (overrides the common ``lr``). Each seed draws its own teacher
     (:func:`synthetic_teacher`); every loss sees the same teachers. Returns
-    ``{"steps", "settings", "results": {label: {"loss"|"logit"|"prob": {group: (mean, std)}}}}``
+    ``{"steps", "settings", "results": {label: {"loss"|"logit"|"prob"|"gap": {group: (mean, std)}}}}``
     (``loss`` maps ``"all"`` to the loss curve).
     """
     if not configs or not seeds:
@@ -285,7 +336,7 @@ def convergence_experiment(
             runs.append(fit_student(teacher, fn, steps, cfg.get("lr", lr), model, temperature=temperature,
                                     record_every=record_every, seed=seed))
         res: dict[str, Any] = {"loss": {"all": _mean_std([r["loss"] for r in runs])}}
-        for kind in ("logit", "prob"):
+        for kind in ("logit", "prob", "gap"):
             res[kind] = {g: _mean_std([r[kind][g] for r in runs]) for g in runs[0][kind]}
         results[cfg["label"]] = res
         recorded = runs[0]["steps"]

@@ -193,3 +193,40 @@ def test_shard_priors_sync():
     assert strided["classes"] == [[0, 1, 2, 3], [0, 1, 2, 3]]
     with pytest.raises(ValueError, match="split"):
         toy.shard_priors(teacher, y, 2, split="random")
+
+
+def test_wmse_hessian_is_the_autograd_hessian_of_the_pairwise_reference():
+    from tests import reference as ref
+
+    g = torch.Generator().manual_seed(3)
+    t = 3 * torch.randn(1, 7, generator=g, dtype=torch.float64)
+    s0 = torch.randn(1, 7, generator=g, dtype=torch.float64)
+    for gamma in (1.0, 0.4, 0.0):
+        H = torch.autograd.functional.hessian(
+            lambda s: ref.gkl_terms(s.view(1, 7), t, gamma=gamma, T2=1.0)[0], s0.view(7))
+        u = torch.softmax(t[0], 0)
+        torch.testing.assert_close(H, toy.wmse_hessian(u.pow(gamma)), rtol=1e-9, atol=1e-12)
+
+
+def test_hessian_spectrum_slowest_mode_rises_as_gamma_falls_for_a_peaked_teacher():
+    u = torch.softmax(torch.tensor([8.0, 2.0, 1.0, 0.0, -1.0, -2.0], dtype=torch.float64), 0)
+    rows = toy.hessian_spectrum(u, (1.0, 0.5, 0.2, 0.0))
+    lam = [r["lambda_min"] for r in rows]
+    assert lam == sorted(lam) and lam[-1] / lam[0] > 100  # orders of magnitude
+    assert rows[-1]["lambda_min"] == pytest.approx(1 / 6) and rows[-1]["lambda_max"] == pytest.approx(1 / 6)
+    assert rows[0]["top_share"] < 0.05  # the slowest mode sits on the low classes, not the top one
+    with pytest.raises(ValueError):
+        toy.wmse_hessian(torch.tensor([1.0]))
+
+
+def test_gap_errors_are_recorded_per_pair():
+    teacher, _ = toy.synthetic_teacher(8, 5, confidence=6.0, noise=1.0, seed=0)
+    fn = toy.make_loss("gkl", 0.0, 1.0, 1.0, 4.0)
+    out = toy.fit_student(teacher, fn, steps=20, lr=1.0, temperature=1.0)
+    gaps = out["gap"]
+    assert set(gaps) == {"top vs 2nd", "top vs lower half"} and len(gaps["top vs 2nd"]) == len(out["steps"])
+    # at step 0 (student = 0) the gap error is the teacher's own gap
+    order = teacher.argsort(1, descending=True)
+    want = (teacher.gather(1, order[:, :1]) - teacher.gather(1, order[:, 1:2])).abs().mean()
+    assert gaps["top vs 2nd"][0] == pytest.approx(float(want))
+    assert gaps["top vs 2nd"][-1] < gaps["top vs 2nd"][0]
