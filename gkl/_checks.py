@@ -21,6 +21,7 @@ __all__ = [
     "check_nonnegative",
     "check_targets",
     "check_prior",
+    "check_prior_values",
     "check_prior_rows",
 ]
 
@@ -58,6 +59,10 @@ def check_pair(student: object, teacher: object, check_finite: bool = False) -> 
 
 
 def _real(value: object, name: str) -> float:
+    if type(value) is float:  # the common case, without the abstract-base-class checks below
+        if not math.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
+        return value
     if isinstance(value, bool) or not isinstance(value, (Real, Tensor)):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     if isinstance(value, Tensor):
@@ -86,17 +91,23 @@ def check_nonnegative(value: object, name: str) -> float:
     return v
 
 
-def check_targets(targets: object, batch: int, num_classes: int, device: torch.device) -> Tensor:
-    """Integer class indices of shape ``(batch,)`` in ``[0, num_classes)``."""
+def check_targets(targets: object, batch: int, num_classes: int, device: torch.device, values: bool = True) -> Tensor:
+    """Integer class indices of shape ``(batch,)`` in ``[0, num_classes)``.
+
+    ``values=False`` skips the range (the one check that reads the tensor, a host/device sync on a
+    GPU), for a caller whose next step checks it anyway (``index_select`` on the CPU does).
+    """
     if not isinstance(targets, Tensor):
         raise TypeError(f"targets must be a torch.Tensor of class indices, got {type(targets).__name__}")
-    if targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool:
+    if targets.dtype is not torch.int64 and (targets.is_floating_point() or targets.is_complex() or targets.dtype == torch.bool):
         raise TypeError(f"targets must be an integer tensor of class indices, got dtype {targets.dtype}")
     if targets.shape != (batch,):
         raise ValueError(f"targets must have shape ({batch},) to match the logits, got {tuple(targets.shape)}")
     if targets.device != device:
         raise ValueError(f"targets is on {targets.device} but the logits are on {device}")
-    lo, hi = int(targets.min()), int(targets.max())
+    if not values:
+        return targets
+    lo, hi = (int(x) for x in torch.aminmax(targets))  # one reduction for both ends
     if lo < 0 or hi >= num_classes:
         raise ValueError(f"targets must lie in [0, {num_classes - 1}], got values in [{lo}, {hi}]")
     return targets
@@ -105,8 +116,9 @@ def check_targets(targets: object, batch: int, num_classes: int, device: torch.d
 def check_prior(prior: object, num_classes: int, device: torch.device) -> Tensor:
     """A floating-point ``(C, C)`` matrix on the logits' device (one weight row per class).
 
-    Its entries are checked where they are used, by :func:`check_prior_rows`: scanning all C² entries
-    on every call would make the loss O(C²) again.
+    Its entries are checked by :func:`check_prior_values`, by the loss once per prior tensor and
+    version (or only in the rows a batch uses): scanning all C² entries on every call would make the
+    loss O(C²) again.
     """
     if not isinstance(prior, Tensor):
         raise TypeError(f"class_prior must be a torch.Tensor, got {type(prior).__name__}")
@@ -122,10 +134,20 @@ def check_prior(prior: object, num_classes: int, device: torch.device) -> Tensor
     return prior
 
 
+def check_prior_values(values: Tensor, where: str = "") -> Tensor:
+    """Entries of the class prior (all of it, or the rows a batch uses): non-negative and finite.
+
+    One ``aminmax`` reduction and one host/device synchronisation: a NaN propagates to both ends,
+    an infinity or a negative entry shows up at one of them.
+    """
+    lo, hi = (float(x) for x in torch.aminmax(values))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        raise ValueError(f"class_prior contains NaN or infinite entries{where}")
+    if lo < 0:
+        raise ValueError(f"class_prior must be non-negative (it has a negative entry{where})")
+    return values
+
+
 def check_prior_rows(rows: Tensor) -> Tensor:
     """The prior rows a batch uses (``class_prior[targets]``): non-negative and finite."""
-    if not bool(torch.isfinite(rows).all()):
-        raise ValueError("class_prior contains NaN or infinite entries (in the rows of this batch's targets)")
-    if bool((rows < 0).any()):
-        raise ValueError("class_prior must be non-negative (a row used by this batch has a negative entry)")
-    return rows
+    return check_prior_values(rows, " in the rows of this batch's targets")

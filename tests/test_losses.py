@@ -126,6 +126,197 @@ def test_prior_weights_ignore_targets_without_prior():
     torch.testing.assert_close(gkl.gkl(s, t, y, None, gamma=0.5), gkl.gkl(s, t, gamma=0.5), **TOL)
 
 
+# --------------------------------------------------------------------------- the class prior, cached per epoch
+
+
+def _prior_calls(s, t, y, prior, calls=3, **kw):
+    """gkl called `calls` times with the same prior tensor, as in an epoch: (loss, grads) of each call."""
+    out = []
+    for _ in range(calls):
+        loss = gkl.gkl(s, t, y, prior, **kw)
+        out.append((loss, grads(loss, *(x for x in (s, t) if x.requires_grad))))
+    return out
+
+
+@pytest.mark.parametrize("C", [3, 10, 100])
+@pytest.mark.parametrize("gamma", [0.0, 0.05, 0.5, 1.0])
+@pytest.mark.parametrize("teacher_grad", [False, True], ids=["kd", "at"])
+def test_repeated_prior_matches_reference_every_call(C, gamma, teacher_grad):
+    """The first call checks and powers the rows it uses, later ones gather from the prior raised to γ
+    once: every call matches the float64 pairwise reference, values and gradients."""
+    s, t = logits(6, C, seed=C + 1)
+    t = t.detach().requires_grad_(teacher_grad)
+    y = torch.tensor([0, 1, 2, 1, 0, 2]) % C
+    prior = random_prior(C)
+    kw = dict(alpha=1.3, beta=4.0, gamma=gamma, temperature=4.0)
+    want = ref.gkl(s, t, y, prior, 1.3, 4.0, gamma, 4.0)
+    want_g = grads(want, *((s, t) if teacher_grad else (s,)))
+    for out, g in _prior_calls(s, t, y, prior, **kw):
+        torch.testing.assert_close(out, want, **TOL)
+        assert len(g) == len(want_g)
+        for a, b in zip(g, want_g):
+            torch.testing.assert_close(a, b, **TOL)
+
+
+def test_repeated_prior_parts_match_reference():
+    s, t = logits(5, 8, seed=5)
+    y, prior = torch.tensor([0, 7, 3, 3, 1]), random_prior(8)
+    want = ref.gkl_terms(s, t, y, prior, gamma=0.2, T=4.0)
+    for _ in range(3):
+        parts = gkl.gkl_parts(s, t, y, prior, gamma=0.2, temperature=4.0)
+        torch.testing.assert_close(parts.wmse, want[0], **TOL)
+        torch.testing.assert_close(parts.ce, want[1], **TOL)
+        for a, b in zip(grads(parts.wmse, s, t, retain=True), grads(want[0], s, t, retain=True)):
+            torch.testing.assert_close(a, b, **TOL)
+
+
+def test_prior_changed_in_place_is_seen():
+    s, t = logits(4, 6, seed=6)
+    y, prior = torch.tensor([0, 1, 2, 5]), random_prior(6)
+    _prior_calls(s, t, y, prior, gamma=0.3)  # cached by now
+    with torch.no_grad():
+        prior.copy_(random_prior(6, seed=9))  # in place: the version counter moves
+    for out, _ in _prior_calls(s, t, y, prior, gamma=0.3):
+        torch.testing.assert_close(out, ref.gkl(s, t, y, prior, gamma=0.3), **TOL)
+
+
+def test_one_prior_several_gammas_and_dtypes():
+    """Adversarial training calls the same prior at γ = 1 (attack) and the training γ, in turn."""
+    s, t = logits(4, 6, seed=7)
+    y, prior = torch.tensor([0, 1, 2, 5]), random_prior(6)
+    for _ in range(3):
+        for gamma in (1.0, 0.4):
+            torch.testing.assert_close(gkl.gkl(s, t, y, prior, gamma=gamma), ref.gkl(s, t, y, prior, gamma=gamma), **TOL)
+        out32 = gkl.gkl(s.float(), t.float(), y, prior, gamma=0.4)
+        assert out32.dtype == torch.float32
+        torch.testing.assert_close(out32.double(), ref.gkl(s, t, y, prior, gamma=0.4), rtol=1e-5, atol=1e-5)
+
+
+class _Ops(TorchDispatchMode):
+    """Records every op and the sizes of the tensors it reads or writes."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops, self.sizes = [], []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.ops.append(str(func))
+        for x in (*args, *(out if isinstance(out, (tuple, list)) else (out,))):
+            if isinstance(x, torch.Tensor):
+                self.sizes.append(x.numel())
+        return out
+
+
+@pytest.mark.parametrize("teacher_grad", [False, True], ids=["kd", "at"])
+def test_prior_is_checked_and_powered_once_not_every_batch(teacher_grad):
+    """After the first calls with one prior tensor, a batch neither raises the prior to γ nor scans
+    it: no pow, no op on a C×C tensor other than the gather of the batch's rows, and no check of the
+    targets' range beyond the gathers' own on the CPU."""
+    B, C = 8, 64
+    s, t = logits(B, C, dtype=torch.float32)
+    t = t.detach().requires_grad_(teacher_grad)
+    y, prior = torch.arange(B) % C, random_prior(C).float()
+    _prior_calls(s, t, y, prior, calls=2, gamma=0.2, temperature=4.0)
+    with _Ops() as mode:
+        gkl.gkl(s, t, y, prior, gamma=0.2, temperature=4.0).backward()
+    assert not any("pow" in op or "aminmax" in op or "isfinite" in op for op in mode.ops), mode.ops
+    assert sum(op.startswith("aten.index_select") for op in mode.ops) == 2  # the batch's rows and their sums
+    assert sum(n == C * C for n in mode.sizes) == 1  # the powered prior, read once by index_select
+
+
+def test_bad_entries_in_rows_no_batch_uses_are_allowed():
+    """Only the rows a batch uses must be valid (as before the prior was cached)."""
+    s, t = logits(4, 5, seed=8)
+    y = torch.tensor([0, 1, 2, 3])
+    prior = random_prior(5).index_fill(0, torch.tensor([4]), float("nan"))
+    for out, _ in _prior_calls(s, t, y, prior, gamma=0.5):
+        torch.testing.assert_close(out, ref.gkl(s, t, y, prior, gamma=0.5), **TOL)
+    for _ in range(3):  # ...and a batch that uses the bad row is still refused
+        with pytest.raises(ValueError, match="NaN"):
+            gkl.gkl(s, t, torch.tensor([0, 1, 2, 4]), prior, gamma=0.5)
+
+
+@pytest.mark.parametrize("calls", [1, 3])
+def test_bad_targets_refused_on_first_and_cached_calls(calls):
+    prior = random_prior(5)
+    for _ in range(calls - 1):
+        gkl.gkl(S.double(), T_.double(), Y, prior)
+    for bad in ([0, 1, 2, 5], [0, -1, 2, 3]):
+        with pytest.raises(ValueError, match=r"targets must lie in \[0, 4\]"):
+            gkl.gkl(S.double(), T_.double(), torch.tensor(bad), prior)
+
+
+def test_zero_prior_rows():
+    """A row of zeros weighs nothing; a batch that only uses such rows has a zero wMSE, not 0/0."""
+    s, t = logits(4, 5, seed=9)
+    prior = random_prior(5).index_fill(0, torch.tensor([4]), 0.0)
+    y = torch.tensor([0, 4, 2, 4])
+    for out, g in _prior_calls(s, t, y, prior, gamma=0.5):
+        want = ref.gkl(s, t, y, prior, gamma=0.5)
+        torch.testing.assert_close(out, want, **TOL)
+        for a, b in zip(g, grads(want, s, t)):
+            torch.testing.assert_close(a, b, **TOL)
+    only = torch.full((4,), 4)
+    for _ in range(3):
+        parts = gkl.gkl_parts(s, t, only, prior, gamma=0.5)
+        assert parts.wmse.item() == 0.0
+        assert all(torch.isfinite(g).all() for g in grads(parts.total(1.0, 1.0), s, t))
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.uint8])
+def test_integer_target_dtypes(dtype):
+    s, t = logits(4, 6, seed=10)
+    y, prior = torch.tensor([0, 5, 2, 2]), random_prior(6)
+    want = gkl.gkl(s, t, y, prior, gamma=0.5)
+    for _ in range(3):
+        torch.testing.assert_close(gkl.gkl(s, t, y.to(dtype), prior, gamma=0.5), want, **TOL)
+
+
+def test_prior_cache_forgets_freed_priors():
+    import gc
+
+    from gkl import losses
+
+    s, t = logits(4, 6, seed=11)
+    y = torch.tensor([0, 5, 2, 2])
+    prior = random_prior(6)
+    _prior_calls(s, t, y, prior)
+    key = id(prior)
+    assert key in losses._PRIOR_CACHE
+    del prior
+    gc.collect()
+    assert key not in losses._PRIOR_CACHE
+    # fresh copies every call (as from prior.to(other_device) each step) are not kept either
+    base = random_prior(6)
+    for _ in range(2 * losses._PRIOR_CACHE_SIZE):
+        gkl.gkl(s, t, y, base.clone())
+    assert len(losses._PRIOR_CACHE) <= losses._PRIOR_CACHE_SIZE
+
+
+def test_inference_mode_prior():
+    s, t = logits(4, 6, seed=12)
+    y = torch.tensor([0, 5, 2, 2])
+    with torch.inference_mode():
+        prior = random_prior(6)  # no version counter: not cached, still checked and correct
+    for out, _ in _prior_calls(s, t, y, prior, gamma=0.5):
+        torch.testing.assert_close(out, ref.gkl(s, t, y, prior, gamma=0.5), **TOL)
+
+
+def test_class_prior_current_across_a_roll():
+    """The way training uses it: prior.current for an epoch, then prior.roll() replaces it."""
+    C = 7
+    prior = gkl.ClassPrior(C, temperature=4.0)
+    s, t = logits(6, C, seed=13)
+    y = torch.tensor([0, 1, 2, 3, 4, 6])
+    for epoch in range(3):
+        for _ in range(3):
+            prior.update(t.detach(), y)
+            out = gkl.gkl(s, t, y, prior.current, gamma=0.2, temperature=4.0)
+            torch.testing.assert_close(out, ref.gkl(s, t, y, prior.current.double(), gamma=0.2, T=4.0), rtol=1e-6, atol=1e-6)
+        prior.roll()
+
+
 # --------------------------------------------------------------------------- theorem and asymmetry
 
 
