@@ -13,8 +13,10 @@ method    terms (each already weighted; the total loss is their sum)
 ``dkd``   ``ce``, ``tckd`` :math:`= \lambda\,\alpha\,T^2\,\mathrm{KL}(b_m \| b_n)`,
           ``nckd`` :math:`= \lambda\,\beta\,T^2\,\mathrm{KL}(\hat p_m \| \hat p_n)`
 ``ikl``   ``ce``, ``kd_ce`` :math:`= \lambda\,\alpha\,\mathrm{CE}(s_m^T, s_n^T)`,
-          ``kd_wmse`` :math:`= \lambda\,\beta\,\mathrm{wMSE}` with :math:`\gamma = 1` and the class prior
-``gkl``   as ``ikl`` with the weight exponent :math:`\gamma` and the class prior optional
+          ``kd_wmse`` :math:`= \lambda\,\beta\,\mathrm{wMSE}` with :math:`\gamma = 1`; by default as
+          released for CIFAR (DKLv1): no class prior, per-sample weights :math:`\mathrm{softmax}(o_m/T_2)`
+          with :math:`T_2 = 100`
+``gkl``   as ``ikl`` with the weight exponent :math:`\gamma`; the class prior on by default, :math:`T_2 = 4`
 ========  =========================================================================================
 
 :math:`\lambda = \min(\text{epoch} / \text{warmup}, 1)` is the warm-up factor (epochs count from 1;
@@ -29,7 +31,14 @@ the two parts with :math:`\alpha` (TCKD) and :math:`\beta` (NCKD).
 
 **IKL / GKL** use :func:`gkl.gkl`; with the class prior on, the prior of the *previous* epoch
 (collected from ``teacher_logits`` at temperature :math:`T_2` by a :class:`gkl.ClassPrior`) weights
-the wMSE, uniform in the first epoch. Call :meth:`Distiller.start_epoch` before every training epoch.
+the wMSE, uniform in the first epoch. Call :meth:`Distiller.end_epoch` at the end of every training
+epoch, on every rank (it rolls the prior: :meth:`gkl.ClassPrior.roll`); :class:`DistillObjective`
+does it for the training engine.
+
+**Scale.** KD's :math:`T^2\,\mathrm{KL}` is, gradient for gradient, a soft-label CE with weight
+:math:`T^2` plus a wMSE on raw logit differences with weight 1 (:func:`gkl.derivations.kd_scale_check`);
+IKL/GKL's ``alpha`` and ``beta`` weight the same two terms, so their wMSE-to-CE ratio is
+:math:`(\beta/\alpha)\,T^2` times KL's own (:func:`gkl.derivations.relative_wmse_weight`).
 """
 
 from __future__ import annotations
@@ -82,6 +91,11 @@ __all__ = [
     "format_table",
     "compare_to",
     "format_comparison",
+    "paired_verdict",
+    "verdict_between",
+    "difference_sentence",
+    "IKL_DEFAULTS",
+    "GKL_DEFAULTS",
     "student_report",
     "records_to_markdown",
     "trends_vs_reported",
@@ -150,6 +164,14 @@ def dkd_parts(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor, t
 # --------------------------------------------------------------------------------------------------
 # Configuration
 # --------------------------------------------------------------------------------------------------
+#: Defaults of ``method="ikl"`` where a field is not given: the released IKL (DKLv1) defaults of
+#: ``mdistiller/engine/cfg.py`` that its CIFAR-100 configs keep (``GI = False``, ``T2 = 100``).
+IKL_DEFAULTS: dict[str, Any] = {"prior": False, "weight_temperature": 100.0}
+
+#: Defaults of every other method (used by ``gkl``): the class prior on, :math:`T_2 = 4` (released GKL CIFAR-100).
+GKL_DEFAULTS: dict[str, Any] = {"prior": True, "weight_temperature": 4.0}
+
+
 @dataclass
 class DistillConfig:
     r"""Hyper-parameters of one distillation method (unused fields are ignored by a method).
@@ -162,9 +184,15 @@ class DistillConfig:
         alpha: ``dkd``: TCKD weight; ``ikl``/``gkl``: weight of the soft-label CE (released-code names).
         beta: ``dkd``: NCKD weight; ``ikl``/``gkl``: weight of the wMSE.
         gamma: weight exponent :math:`\gamma` (``gkl``; ``ikl`` forces 1).
-        weight_temperature: :math:`T_2` of the weights / of the class prior (``ikl``, ``gkl``).
-        prior: use the class-wise prior (global information) instead of per-sample weights.
+        weight_temperature: :math:`T_2` of the weights / of the class prior (``ikl``, ``gkl``);
+            default (``None``) per method: :data:`IKL_DEFAULTS` / :data:`GKL_DEFAULTS`.
+        prior: use the class-wise prior (global information) instead of per-sample weights;
+            default (``None``) per method: off for ``ikl`` (as in the released IKL CIFAR configs,
+            DKLv1 ``GI = False``), on for the others.
         warmup: epochs of linear warm-up of the distillation terms (``dkd``, ``ikl``, ``gkl``).
+
+    The per-method defaults are resolved when the config is built, so :meth:`to_dict` (and every run
+    key hashed from it) always holds concrete values.
     """
 
     method: str = "kd"
@@ -174,13 +202,20 @@ class DistillConfig:
     alpha: float = 1.0
     beta: float = 1.0
     gamma: float = 1.0
-    weight_temperature: float = 4.0
-    prior: bool = True
+    weight_temperature: Optional[float] = None
+    prior: Optional[bool] = None
     warmup: int = 0
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"unknown distillation method {self.method!r}; choose from {', '.join(METHODS)}")
+        defaults = IKL_DEFAULTS if self.method == "ikl" else GKL_DEFAULTS
+        if self.weight_temperature is None:
+            self.weight_temperature = defaults["weight_temperature"]
+        if self.prior is None:
+            self.prior = defaults["prior"]
+        if not isinstance(self.prior, bool):
+            raise ValueError(f"prior must be True or False, got {self.prior!r}")
         for name in ("ce_weight", "kd_weight", "alpha", "beta", "gamma"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
@@ -272,14 +307,16 @@ class Distiller(nn.Module):
         raise NotImplementedError
 
     def start_epoch(self) -> None:
-        """Call before each training epoch (the class prior of the last epoch becomes the current one)."""
+        """Nothing to do before an epoch (kept for callers of the earlier API, which froze the prior here:
+        the prior now rolls in :meth:`end_epoch`)."""
 
-    def extra_state(self) -> dict[str, Any]:
-        """Objective state to checkpoint besides the modules (e.g. the class prior)."""
+    def end_epoch(self) -> None:
+        """Call at the end of every training epoch, on every rank (rolls the class prior, if any)."""
+
+    def states(self) -> dict[str, Any]:
+        """Stateful helpers to checkpoint besides the modules (``state_dict``/``load_state_dict``):
+        the class prior of IKL/GKL, nothing for the other methods."""
         return {}
-
-    def load_extra_state(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`extra_state`."""
 
 
 class Vanilla(Distiller):
@@ -314,39 +351,35 @@ class GKLDistiller(Distiller):
     r"""IKL / GKL distillation with :func:`gkl.gkl_parts`; optional epoch-ahead :class:`gkl.ClassPrior`.
 
     ``kd_ce`` :math:`= \lambda\,\alpha\,\mathrm{CE}`, ``kd_wmse`` :math:`= \lambda\,\beta\,\mathrm{wMSE}`.
-    While the student trains, teacher logits are added to the running prior; :meth:`start_epoch`
-    makes the prior of the previous epoch the current one (uniform in the first epoch).
+    While the student trains, teacher logits are added to the running prior and the wMSE is weighted
+    by ``prior.current`` (uniform in the first epoch); :meth:`end_epoch` rolls the prior
+    (:meth:`gkl.ClassPrior.roll`), so the statistics of an epoch weight the next one. The prior is the
+    only state: a checkpoint written after the roll holds the next epoch's prior and empty statistics.
     """
 
     def __init__(self, student: nn.Module, teacher: nn.Module, config: DistillConfig, num_classes: int) -> None:
         super().__init__(student, teacher, config)
         self.num_classes = num_classes
         self.prior = ClassPrior(num_classes, config.weight_temperature) if config.prior else None
-        self.current_prior = torch.full((num_classes, num_classes), 1.0 / num_classes)
 
     def kd_terms(self, student_logits, teacher_logits, targets, epoch, training):
         c = self.config
         prior = None
         if self.prior is not None:
             if training:
-                self.prior.update(teacher_logits, targets)
-            prior = self.current_prior.to(student_logits.device)
+                self.prior.update(teacher_logits, targets)  # collected now, used next epoch
+            prior = self.prior.current.to(student_logits.device)  # this epoch's prior
         parts = gkl_parts(student_logits, teacher_logits, targets, prior, c.gamma, c.temperature, c.weight_temperature)
         w = warmup_factor(epoch, c.warmup)
         return {"kd_ce": w * c.alpha * parts.ce, "kd_wmse": w * c.beta * parts.wmse}
 
-    def start_epoch(self) -> None:
-        """The prior collected so far (uniform if none) becomes the current one; collection restarts."""
+    def end_epoch(self) -> None:
+        """Roll the prior: this epoch's (all-reduced) statistics become the next epoch's prior."""
         if self.prior is not None:
-            self.current_prior = self.prior.compute()
-            self.prior.reset()
+            self.prior.roll()
 
-    def extra_state(self) -> dict[str, Any]:
-        return {"prior": None if self.prior is None else self.prior.state_dict()}
-
-    def load_extra_state(self, state: Mapping[str, Any]) -> None:
-        if self.prior is not None and state.get("prior") is not None:
-            self.prior.load_state_dict(state["prior"])
+    def states(self) -> dict[str, Any]:
+        return {} if self.prior is None else {"prior": self.prior}
 
 
 def build_distiller(student: nn.Module, teacher: Optional[nn.Module], config: DistillConfig | Mapping[str, Any], num_classes: int) -> Distiller:
@@ -394,6 +427,9 @@ AUGMENTATIONS = {"shift1d": random_shift_1d, "mix": mix_majority}
 class DistillObjective(Objective):
     """:class:`gkl.engine.Objective` of a distiller: teacher and class prior are engine-managed.
 
+    The engine calls :meth:`end_epoch` on every rank before it saves the checkpoint, so the class
+    prior is rolled first and the checkpoint holds the prior of the next epoch.
+
     ``loss_terms`` returns the distiller's named terms (logged as ``train_ce``, ``train_kd``, ...);
     evaluation reports ``test_acc`` of the student.
     """
@@ -409,11 +445,11 @@ class DistillObjective(Objective):
         return {} if self.distiller.teacher is None else {"teacher": self.distiller.teacher}
 
     def states(self) -> dict[str, Any]:
-        prior = getattr(self.distiller, "prior", None)
-        return {} if prior is None else {"prior": prior}
+        return self.distiller.states()
 
-    def start_epoch(self, epoch: int, ctx: StepContext) -> None:
-        self.distiller.start_epoch()
+    def end_epoch(self, epoch: int, ctx: StepContext) -> dict[str, float]:
+        self.distiller.end_epoch()  # on every rank, before the engine writes the checkpoint
+        return {}
 
     def loss_terms(self, model: nn.Module, inputs: Tensor, targets: Tensor, ctx: StepContext) -> StepOutput:
         if self.augment is not None:
@@ -605,18 +641,7 @@ def run_method(
         loaded = get_teacher(profile.teacher_spec(), root, progress=progress, device=device, data_root=data_root)
         teacher, teacher_hash = loaded.model, loaded.weights_sha256
     train = {**dict(profile.train), "seed": int(seed)}
-    key = _hash(
-        {
-            "dataset": profile.dataset,
-            "student": [profile.student_arch, dict(profile.student_kwargs)],
-            "train": {k: v for k, v in train.items() if k not in ("progress", "device")},
-            "distill": config.to_dict(),
-            "augment": profile.augment,
-            "train_subset": profile.train_subset,
-            "teacher": teacher_hash,
-        }
-    )
-    out = root / "distill" / profile.name / f"{config.method}-s{seed}-{key[:12]}"
+    out = _run_dir(profile, config, seed, root, teacher_hash)
     return train_student(
         profile.dataset,
         profile.student_arch,
@@ -633,6 +658,32 @@ def run_method(
         device=device,
         data_root=data_root,
     )
+
+
+def _run_dir(profile: Profile, config: DistillConfig, seed: int, root: Path, teacher_hash: Optional[str]) -> Path:
+    """The cache folder of one run: ``root/distill/<profile>/<method>-s<seed>-<hash of the settings>``."""
+    train = {**dict(profile.train), "seed": int(seed)}
+    key = _hash(
+        {
+            "dataset": profile.dataset,
+            "student": [profile.student_arch, dict(profile.student_kwargs)],
+            "train": {k: v for k, v in train.items() if k not in ("progress", "device")},
+            "distill": config.to_dict(),
+            "augment": profile.augment,
+            "train_subset": profile.train_subset,
+            "teacher": teacher_hash if config.method != "none" else None,
+        }
+    )
+    return Path(root) / "distill" / profile.name / f"{config.method}-s{seed}-{key[:12]}"
+
+
+def _finished(out: Path, epochs: int) -> bool:
+    """Whether ``out`` holds a run that reached ``epochs`` (its metrics have that many lines)."""
+    metrics = out / "metrics.jsonl"
+    if not (out / "checkpoint.pt").is_file() or not metrics.is_file():
+        return False
+    with open(metrics, encoding="utf-8") as fh:
+        return sum(1 for line in fh if line.strip()) >= epochs
 
 
 def _worker_init() -> None:
@@ -676,15 +727,21 @@ def run_grid(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
+        from .engine import default_runs_dir
+
+        root = Path(kw.get("runs_dir") or default_runs_dir())
+        teacher_hash = None
         if any(c.method != "none" for c in configs.values()):
-            from .engine import default_runs_dir
             from .teachers import get_teacher
 
-            root = kw.get("runs_dir") or default_runs_dir()
-            get_teacher(profile.teacher_spec(), root, progress=kw.get("progress", False), device=kw.get("device"),
-                        data_root=kw.get("data_root"))  # once, before the workers need it
-        with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context("spawn"), initializer=_worker_init) as ex:
-            list(ex.map(_run_cached, tasks))
+            teacher_hash = get_teacher(profile.teacher_spec(), root, progress=kw.get("progress", False),
+                                       device=kw.get("device"), data_root=kw.get("data_root")).weights_sha256  # once
+        # runs already finished in the cache are only loaded below: no worker processes for them
+        tasks = [t for t in tasks if not _finished(_run_dir(profile, t[1], t[2], root, teacher_hash), int(profile.train["epochs"]))]
+        if len(tasks) > 1:
+            with ProcessPoolExecutor(min(workers, len(tasks)), mp_context=mp.get_context("spawn"),
+                                     initializer=_worker_init) as ex:
+                list(ex.map(_run_cached, tasks))
     return {label: [run_method(profile, cfg, s, **kw) for s in seeds] for label, cfg in configs.items()}
 
 
@@ -762,7 +819,11 @@ def add_cli_arguments(parser) -> None:
     p.add_argument("--teacher-epochs", type=int, default=None, help="epochs of a teacher trained here (default: --epochs)")
     p.add_argument("--student", required=True, help="student architecture (registered model name)")
     p.add_argument("--student-kwargs", default="{}", help='JSON arguments of the student, e.g. \'{"width": 8}\'')
-    p.add_argument("--method", default="kd", choices=list(METHODS), help="distillation method")
+    p.add_argument("--method", default="kd", choices=list(METHODS),
+                   help="distillation method; without --config each method starts from its mnist1d setting, "
+                        "the released resnet56->resnet20 CIFAR-100 one: ikl = released IKL (DKLv1): alpha 1, "
+                        "beta 4, T 4, no class prior, T2 100; gkl = released GKL (DKLv2): alpha 1, beta 4, "
+                        "gamma 0.2, prior on, T = T2 = 4; warm-up 5 of 60 epochs")
     p.add_argument("--config", default=None, help="named released configuration, e.g. cifar100/resnet32x4-resnet8x4")
     p.add_argument("--epochs", type=int, default=None, help="training epochs")
     p.add_argument("--seed", type=int, default=0)
@@ -784,7 +845,8 @@ def add_cli_arguments(parser) -> None:
     ]:
         p.add_argument(name, type=kind, default=None, help=hlp)
     g = p.add_mutually_exclusive_group()
-    g.add_argument("--prior", dest="prior", action="store_true", default=None, help="use the class prior (ikl/gkl)")
+    g.add_argument("--prior", dest="prior", action="store_true", default=None,
+                   help="use the class prior (ikl/gkl; default: off for ikl, on for gkl, as released)")
     g.add_argument("--no-prior", dest="prior", action="store_false", help="per-sample weights instead of the prior")
     p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default=None)
     p.add_argument("--augment", choices=list(AUGMENTATIONS), default=None, help="batch augmentation")
@@ -917,22 +979,31 @@ CIFAR_TRAIN: dict[str, Any] = {
 }
 
 
-def _cifar_methods(alpha: float, beta: float, gamma: float, prior: bool, dkd_beta: float = 8.0) -> dict[str, DistillConfig]:
+def _ikl_released(alpha: float, beta: float, warmup: int) -> DistillConfig:
+    """The released IKL (DKLv1) CIFAR-100 KD setting: T = 4, no class prior (GI off), T2 = 100."""
+    return DistillConfig(method="ikl", alpha=alpha, beta=beta, temperature=4.0, weight_temperature=100.0, prior=False,
+                         warmup=warmup)
+
+
+def _cifar_methods(alpha: float, beta: float, gamma: float, prior: bool, dkd_beta: float,
+                   ikl_alpha: float, ikl_beta: float) -> dict[str, DistillConfig]:
     return {
         "none": DistillConfig(method="none"),
         # mdistiller's KD on CIFAR-100: CE weight 0.1, KD weight 0.9, T = 4
         "kd": DistillConfig(method="kd", ce_weight=0.1, kd_weight=0.9, temperature=4.0),
         # DKD's CIFAR-100 setting (alpha 1, T 4, warm-up 20; beta per pair, from the mdistiller configs)
         "dkd": DistillConfig(method="dkd", alpha=1.0, beta=dkd_beta, temperature=4.0, warmup=20),
-        "ikl": DistillConfig(method="ikl", alpha=alpha, beta=beta, temperature=4.0, weight_temperature=4.0, prior=True, warmup=20),
-        # released GKL configuration of the pair
+        # released IKL configuration of the pair (DKLv1/KD-dkl/configs/cifar100/ikl_kd/*.yaml)
+        "ikl": _ikl_released(ikl_alpha, ikl_beta, warmup=20),
+        # released GKL configuration of the pair (DKLv2/KD-dkl/cifar100_config_gkl/*.yaml)
         "gkl": DistillConfig(
             method="gkl", alpha=alpha, beta=beta, gamma=gamma, temperature=4.0, weight_temperature=4.0, prior=prior, warmup=20
         ),
     }
 
 
-def _cifar_profile(teacher: str, student: str, alpha: float, beta: float, gamma: float, prior: bool, dkd_beta: float) -> Profile:
+def _cifar_profile(teacher: str, student: str, alpha: float, beta: float, gamma: float, prior: bool, dkd_beta: float,
+                   ikl_alpha: float, ikl_beta: float) -> Profile:
     return Profile(
         name=f"cifar100-{teacher}-{student}",
         dataset="cifar100",
@@ -942,16 +1013,21 @@ def _cifar_profile(teacher: str, student: str, alpha: float, beta: float, gamma:
         student_arch=student,
         student_kwargs={},
         train=dict(CIFAR_TRAIN),
-        methods=_cifar_methods(alpha, beta, gamma, prior, dkd_beta),
+        methods=_cifar_methods(alpha, beta, gamma, prior, dkd_beta, ikl_alpha, ikl_beta),
         seeds=(0,),
     )
 
 
-#: Released GKL hyper-parameters of the paper's CIFAR-100 pairs (``alpha`` = CE weight, ``beta`` = wMSE weight).
+#: Released hyper-parameters of the paper's CIFAR-100 pairs (``alpha`` = CE weight, ``beta`` = wMSE
+#: weight): GKL from DKLv2 (``cifar100_config_gkl``), IKL from DKLv1 (``configs/cifar100/ikl_kd``; no
+#: class prior, T2 = 100), DKD from mdistiller. See ``gkl/reported_data/released_configs.csv``.
 CONFIGS: dict[str, Profile] = {
-    "cifar100/resnet32x4-resnet8x4": _cifar_profile("resnet32x4", "resnet8x4", 1.0, 16.0, 0.05, True, dkd_beta=8.0),
-    "cifar100/resnet56-resnet20": _cifar_profile("resnet56", "resnet20", 1.0, 4.0, 0.2, True, dkd_beta=2.0),
-    "cifar100/wrn40_2-wrn16_2": _cifar_profile("wrn40_2", "wrn16_2", 3.0, 20.0, 0.3, False, dkd_beta=6.0),
+    "cifar100/resnet32x4-resnet8x4": _cifar_profile("resnet32x4", "resnet8x4", 1.0, 16.0, 0.05, True, dkd_beta=8.0,
+                                                    ikl_alpha=1.0, ikl_beta=8.0),
+    "cifar100/resnet56-resnet20": _cifar_profile("resnet56", "resnet20", 1.0, 4.0, 0.2, True, dkd_beta=2.0,
+                                                 ikl_alpha=1.0, ikl_beta=4.0),
+    "cifar100/wrn40_2-wrn16_2": _cifar_profile("wrn40_2", "wrn16_2", 3.0, 20.0, 0.3, False, dkd_beta=6.0,
+                                               ikl_alpha=3.0, ikl_beta=12.0),
 }
 
 
@@ -960,7 +1036,9 @@ def _mnist1d_methods(warmup: int) -> dict[str, DistillConfig]:
         "none": DistillConfig(method="none"),
         "kd": DistillConfig(method="kd", ce_weight=1.0, kd_weight=1.0, temperature=4.0),
         "dkd": DistillConfig(method="dkd", alpha=1.0, beta=2.0, temperature=4.0, warmup=warmup),
-        "ikl": DistillConfig(method="ikl", alpha=1.0, beta=4.0, temperature=4.0, weight_temperature=4.0, prior=True, warmup=warmup),
+        # released IKL resnet56 -> resnet20: alpha 1, beta 4, T 4, no prior, T2 100
+        "ikl": _ikl_released(1.0, 4.0, warmup=warmup),
+        # released GKL resnet56 -> resnet20: alpha 1, beta 4, gamma 0.2, prior on, T = T2 = 4
         "gkl": DistillConfig(
             method="gkl", alpha=1.0, beta=4.0, gamma=0.2, temperature=4.0, weight_temperature=4.0, prior=True, warmup=warmup
         ),
@@ -970,10 +1048,10 @@ def _mnist1d_methods(warmup: int) -> dict[str, DistillConfig]:
 #: The CPU profile of the chapters: mnist1d, a 1-D CNN teacher (width 32, 9.6 k parameters, trained on
 #: all 4,000 samples) and a narrow 1-D CNN student with batch norm (width 16, 3.4 k parameters)
 #: trained on 2,000 of them for 60 epochs. Students train on inputs mixed with a batch partner
-#: (``mix``, majority label kept); the teacher labels those mixed inputs. IKL/GKL use the released
-#: resnet56 -> resnet20 hyper-parameters (alpha 1, beta 4, gamma 0.2, prior on, T = T2 = 4), DKD its
-#: resnet56 -> resnet20 setting (alpha 1, beta 2, T 4); the warm-up of 20 of 240 epochs is scaled to
-#: 5 of 60.
+#: (``mix``, majority label kept); the teacher labels those mixed inputs. Every method uses its
+#: released resnet56 -> resnet20 CIFAR-100 hyper-parameters: GKL alpha 1, beta 4, gamma 0.2, prior
+#: on, T = T2 = 4 (DKLv2); IKL alpha 1, beta 4, T 4, no prior, T2 = 100 (DKLv1); DKD alpha 1,
+#: beta 2, T 4; the warm-up of 20 of 240 epochs is scaled to 5 of 60.
 CPU_PROFILE = Profile(
     name="mnist1d-cpu",
     dataset="mnist1d",
@@ -991,9 +1069,8 @@ CPU_PROFILE = Profile(
     seeds=(0, 1, 2),
 )
 
-#: The GPU profile: CIFAR-100, resnet32x4 -> resnet8x4 with the released GKL setting of the pair on a
-#: short schedule (teacher 15 epochs, students 5, SGD lr 0.1 cosine, batch 128; warm-up 1 epoch),
-#: about 20 minutes on one Colab GPU.
+#: The GPU profile: CIFAR-100, resnet32x4 -> resnet8x4 with the released GKL and IKL settings of the
+#: pair on a short schedule (teacher 15 epochs, students 5, SGD lr 0.1 cosine, batch 128; warm-up 1 epoch).
 GPU_PROFILE = Profile(
     name="cifar100-gpu",
     dataset="cifar100",
@@ -1004,7 +1081,8 @@ GPU_PROFILE = Profile(
     student_arch="resnet8x4",
     student_kwargs={},
     train={"epochs": 5, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "weight_decay": 5e-4, "schedule": "cosine"},
-    methods={k: (v.replace(warmup=1) if v.warmup else v) for k, v in _cifar_methods(1.0, 16.0, 0.05, True, 8.0).items()},
+    methods={k: (v.replace(warmup=1) if v.warmup else v)
+             for k, v in _cifar_methods(1.0, 16.0, 0.05, True, 8.0, ikl_alpha=1.0, ikl_beta=8.0).items()},
     seeds=(0,),
 )
 
@@ -1028,13 +1106,40 @@ DEFAULT_TRAIN: dict[str, dict[str, Any]] = {
 # --------------------------------------------------------------------------------------------------
 # Reading the results honestly
 # --------------------------------------------------------------------------------------------------
+def _mean_std(values: list[float]) -> tuple[float, float]:
+    n = len(values)
+    m = sum(values) / n
+    return m, (math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1)) if n > 1 else float("nan"))
+
+
+def paired_verdict(values: list[float], baseline: list[float]) -> str:
+    """``"ahead"``, ``"behind"`` or ``"no difference detected"``: ``values`` against ``baseline``, seed by seed.
+
+    Both lists hold one number per seed, in the same seed order (same seed = same initial weights and
+    data order). The verdict is ``"ahead"`` / ``"behind"`` only when the difference of means exceeds
+    the larger of the two sample standard deviations **and** every per-seed difference has that sign;
+    with fewer than two paired seeds there is no spread to compare against, so no difference is detected.
+    The rule of every sentence the chapters generate about who is ahead.
+    """
+    n = min(len(values), len(baseline))
+    if n < 2:
+        return "no difference detected"
+    a, b = list(values[:n]), list(baseline[:n])
+    (ma, sa), (mb, sb) = _mean_std(a), _mean_std(b)
+    paired = [x - y for x, y in zip(a, b)]
+    delta = ma - mb
+    if abs(delta) > max(sa, sb) and (all(p > 0 for p in paired) or all(p < 0 for p in paired)):
+        return "ahead" if delta > 0 else "behind"
+    return "no difference detected"
+
+
 def compare_to(results: Mapping[str, list[RunResult]], baseline: str = "none", metric: str = "test_acc") -> list[dict[str, Any]]:
     """Each method against ``baseline``, seed by seed (same seed = same initial weights and data order).
 
     Returns rows with the difference of means ``delta``, the paired per-seed differences, how many
-    seeds the method wins, and a verdict: ``"better"`` / ``"worse"`` when the difference of means
-    exceeds the larger of the two seed standard deviations **and** every seed agrees in sign,
-    else ``"within the seed spread"``.
+    seeds the method wins, and a verdict by :func:`paired_verdict`: ``"better"`` / ``"worse"`` when the
+    difference of means exceeds the larger of the two seed standard deviations **and** every seed
+    agrees in sign, else ``"within the seed spread"``.
     """
     if baseline not in results:
         raise ValueError(f"baseline {baseline!r} is not among the results: {', '.join(results)}")
@@ -1048,11 +1153,44 @@ def compare_to(results: Mapping[str, list[RunResult]], baseline: str = "none", m
         paired = [a - b for a, b in zip(r["values"][:n], base["values"][:n])]
         delta = r["mean"] - base["mean"]
         spread = max(r["std"], base["std"]) if n > 1 else float("inf")
-        same_sign = all(p > 0 for p in paired) or all(p < 0 for p in paired)
-        verdict = ("better" if delta > 0 else "worse") if (abs(delta) > spread and same_sign) else "within the seed spread"
+        v = paired_verdict(r["values"], base["values"])
+        verdict = {"ahead": "better", "behind": "worse"}.get(v, "within the seed spread")
         rows.append({"method": label, "delta": delta, "paired": paired, "wins": sum(p > 0 for p in paired), "n": n,
                      "spread": spread, "verdict": verdict})
     return rows
+
+
+def _values(x: Union[Mapping[str, Any], list[RunResult], list[float]], metric: str) -> list[float]:
+    """Per-seed values of a :func:`summarize` row, a list of runs, or a list of numbers."""
+    if isinstance(x, Mapping):
+        return [float(v) for v in x["values"]]
+    return [float(r.history[-1][metric]) if hasattr(r, "history") else float(r) for r in x]
+
+
+def verdict_between(a: Any, b: Any, metric: str = "test_acc") -> dict[str, Any]:
+    """:func:`paired_verdict` of ``a`` against ``b`` with the numbers a sentence needs.
+
+    ``a`` and ``b`` are each a :func:`summarize` row, a list of :class:`RunResult` (seed order) or a
+    list of per-seed numbers. Returns ``verdict``, ``delta`` (difference of means), ``wins`` (seeds
+    where ``a`` is higher) and ``n`` (paired seeds).
+    """
+    va, vb = _values(a, metric), _values(b, metric)
+    n = min(len(va), len(vb))
+    if n == 0:
+        raise ValueError("verdict_between needs at least one value on each side")
+    delta = sum(va) / len(va) - sum(vb) / len(vb)
+    return {"verdict": paired_verdict(va, vb), "delta": delta, "wins": sum(x > y for x, y in zip(va[:n], vb[:n])), "n": n}
+
+
+def difference_sentence(a: Any, b: Any, name_a: str, name_b: str, metric: str = "test_acc", scale: float = 100.0) -> str:
+    """A clause that holds whatever the numbers are: ``"GKL is ahead of KD (+1.2 points, 3/3 seeds
+    higher)"``, ``"GKL is behind KD (...)"`` or ``"no difference detected between GKL and KD (+0.2
+    points, 2/3 seeds higher; within the seed spread)"`` (the rule of :func:`paired_verdict`)."""
+    v = verdict_between(a, b, metric)
+    nums = f"{v['delta'] * scale:+.1f} points, {v['wins']}/{v['n']} seeds higher"
+    if v["verdict"] == "no difference detected":
+        return f"no difference detected between {name_a} and {name_b} ({nums}; within the seed spread)"
+    return f"{name_a} is {'ahead of' if v['verdict'] == 'ahead' else 'behind'} {name_b} ({nums})"
 
 
 def format_comparison(rows: list[dict[str, Any]], baseline: str = "student alone", scale: float = 100.0) -> str:
@@ -1150,29 +1288,34 @@ class Sweep:
 def ablation_sweeps(profile: Profile, base: str = "gkl") -> list[Sweep]:
     """The sweeps of the ablation chapter around the profile's ``base`` GKL setting.
 
-    Settings that coincide with a method of the profile use exactly its config (so the cached runs
-    of the distillation chapter are reused): :math:`\\gamma = 1` with the prior *is* IKL.
+    Each sweep changes one field of the base config; a value equal to the base *is* the base config
+    (so the cached runs of the distillation chapter are reused). The values are few (18 new runs for
+    the CPU profile) to keep the chapter to a few minutes on two CPU cores. :math:`\\gamma = 1` with the prior is
+    "GKL (γ = 1)": IKL's weight function, but **not** the released IKL, which has no class prior and
+    T2 = 100 (that one is the profile's ``ikl`` method, the third value of the asymmetry sweep).
     """
     g = profile.methods[base]
     ikl = profile.methods.get("ikl")
-
-    def gam(v: float) -> DistillConfig:
-        if v == 1.0 and ikl is not None and ikl.replace(method="gkl", gamma=1.0) == g.replace(gamma=1.0):
-            return ikl
-        return g.replace(gamma=v)
-
+    gammas = tuple(dict.fromkeys((0.0, g.gamma, 1.0)))  # the base γ once, in order
+    asym_values: tuple[str, ...] = ("no: β = 0 (KL's CE only)", "yes: GKL")
+    asym_configs: tuple[DistillConfig, ...] = (g.replace(beta=0.0), g)
+    if ikl is not None:
+        asym_values += ("yes: IKL (released)",)
+        asym_configs += (ikl,)
     return [
-        Sweep("gamma", "γ", (0.0, g.gamma, 0.5, 1.0), tuple(gam(v) for v in (0.0, g.gamma, 0.5, 1.0)),
-              "γ = 1 is IKL's weight, γ = 0 uniform weights"),
+        Sweep("gamma", "γ", gammas, tuple(g if v == g.gamma else g.replace(gamma=v) for v in gammas),
+              "γ = 1: IKL's weight function, here with the prior (GKL (γ = 1), not the released IKL); "
+              "γ = 0: uniform weights"),
         Sweep("prior", "class prior", ("off", "on"), (g.replace(prior=False), g),
               "off: per-sample weights softmax(o_m / T2)"),
-        Sweep("asymmetry", "wMSE reaches the student", ("no (DKL = KL)", "yes (IKL)"),
-              (g.replace(beta=0.0), ikl if ikl is not None else g.replace(gamma=1.0)),
-              "in KD the DKL wMSE moves only the frozen teacher, i.e. it has no effect: β = 0 (γ is then irrelevant)"),
+        Sweep("asymmetry", "wMSE reaches the student", asym_values, asym_configs,
+              "in KD the DKL wMSE moves only the frozen teacher, i.e. it has no effect: β = 0 is KL's "
+              "soft-label CE alone (γ is then irrelevant); the released IKL also breaks the asymmetry"),
         Sweep("beta", "β", (0.0, 0.25, g.beta), (g.replace(beta=0.0), g.replace(beta=0.25), g),
               "weight of the wMSE"),
-        Sweep("temperature", "T", (1.0, g.temperature, 8.0),
-              (g.replace(temperature=1.0), g, g.replace(temperature=8.0)), "temperature of the soft-label CE"),
+        Sweep("temperature", "T", (1.0, g.temperature), (g.replace(temperature=1.0), g),
+              "temperature of the soft-label CE (it also sets KL's own balance: the wMSE weight relative to "
+              "KL's is (β/α)·T²)"),
     ]
 
 
@@ -1210,8 +1353,6 @@ def gkl_recipe(
     prior = gkl.ClassPrior(num_classes, temperature=temperature)  # class-wise global information
     opt = torch.optim.SGD(student.parameters(), lr=lr, momentum=0.9, weight_decay=5e-4)
     for epoch in range(1, epochs + 1):
-        current = prior.compute().to(device)  # last epoch's prior (uniform in the first epoch)
-        prior.reset()
         student.train()
         for x, y in loader:
             x, y = x.to(device), y.to(device)
@@ -1219,9 +1360,10 @@ def gkl_recipe(
                 t = teacher(x)
             s = student(x)
             prior.update(t, y)  # collected now, used next epoch
-            kd = gkl.gkl(s, t, y, current, alpha=alpha, beta=beta, gamma=gamma, temperature=temperature)
+            kd = gkl.gkl(s, t, y, prior.current, alpha=alpha, beta=beta, gamma=gamma, temperature=temperature)
             loss = F.cross_entropy(s, y) + min(epoch / warmup, 1.0) * kd  # warm-up of the KD term
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+        prior.roll()  # this epoch's prior weights the next epoch (uniform in the first one)
     return student

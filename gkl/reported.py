@@ -26,7 +26,7 @@ TABLES: dict[str, str] = {
     "imagenet_kd_speed": "ImageNet KD training speed (seconds per iteration), ResNet-34 -> ResNet-18",
     "cifar100_kd_baselines": "CIFAR-100 knowledge distillation, DKD baselines from mdistiller quoted by the paper (%)",
     "imagenet_lt_kd": "ImageNet-LT knowledge distillation, top-1 accuracy (%)",
-    "released_configs": "Hyper-parameters of the released GKL configurations",
+    "released_configs": "Hyper-parameters of the released GKL (DKLv2) and IKL (DKLv1) configurations",
 }
 
 _PACKAGE = "gkl"  # files under gkl/reported_data/ (package data)

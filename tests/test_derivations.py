@@ -145,3 +145,77 @@ def test_closed_form_precision_rows():
     assert [r["offset"] for r in rows] == [1.0, 1000.0]
     assert rows[-1]["naive"] > 100 * rows[-1]["centred"]
     assert all(r["centred"] < 1e-2 for r in rows)
+
+
+# --- the scale of the two terms in KD -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("symbolic_temperature", [True, False])
+def test_kd_scale_proof_two_classes(symbolic_temperature):
+    """T²·KL = CE·T² + raw-logit wMSE·1 (gradients), and GKL at α = T², β = 1 breaks only the asymmetry."""
+    proof = D.kd_scale_proof(2, symbolic_temperature=symbolic_temperature)
+    assert proof.holds
+    assert proof.value_difference == 0
+    assert all(d == 0 for d in proof.student_difference + proof.teacher_difference + proof.broken_student_difference)
+
+
+@pytest.mark.slow
+def test_kd_scale_proof_three_classes():
+    assert D.kd_scale_proof(3).holds
+
+
+def test_kd_scale_proof_is_not_vacuous():
+    """The raw-logit wMSE with weight 1 — not T² — carries KL's teacher gradient: with weight T² it fails."""
+    proof = D.kd_scale_proof(2)
+    T = proof.temperature
+    om, on = D.logit_symbols(2, "m"), D.logit_symbols(2, "n")
+    kl2 = T**2 * D.kl_expr(on, om, T)
+    w = D.softmax_expr(om, T)
+    wrong = T**2 * sp.Rational(1, 4) * sum(w[j] * w[k] * ((om[j] - om[k]) - (on[j] - on[k])) ** 2
+                                          for j in range(2) for k in range(2))
+    leftover = D._simplify_zero(sp.diff(kl2, om[0]) - sp.diff(wrong, om[0]), om + on, T)
+    assert leftover != 0
+
+
+@pytest.mark.parametrize("T", [1.0, 4.0])
+def test_gkl_at_alpha_T2_beta_1_is_kd_with_the_asymmetry_broken(T):
+    rows = D.kd_scale_check((2, 10, 100), batch=6, temperature=T)
+    for r in rows:
+        assert r["rel_value"] < 1e-12  # value: GKL(α = T², β = 1, γ = 1, T2 = T, no prior) = T²·DKL
+        assert r["max_abs_teacher"] < 1e-12  # teacher gradient = T²·KL's
+        assert r["max_abs_ce_student"] < 1e-12  # the CE alone carries T²·KL's student gradient
+        assert r["max_abs_student"] < 1e-12  # GKL's student gradient = T²·KL's minus T²·KL's teacher gradient
+        assert r["wmse_student_grad"] > 1e-3 and r["max_abs_grad"] > 1e-3  # ... which is not zero
+
+
+def test_kd_scale_check_against_package_autograd_directly():
+    torch.manual_seed(5)
+    T = 4.0
+    s, t = 4 * torch.randn(3, 7, dtype=torch.float64), 4 * torch.randn(3, 7, dtype=torch.float64)
+    ks, kt = D.autograd_gradients(lambda a, b: T * T * gkl.kl_div(a, b, T), s, t)
+    gs, gt = D.autograd_gradients(
+        lambda a, b: gkl.gkl(a, b, alpha=T * T, beta=1.0, gamma=1.0, temperature=T, weight_temperature=T), s, t)
+    torch.testing.assert_close(gt, kt, rtol=1e-10, atol=1e-13)
+    torch.testing.assert_close(gs, ks - kt, rtol=1e-10, atol=1e-13)
+    # the released scale (α = 1, β = 4) is not KL's: neither gradient matches
+    rs, rt = D.autograd_gradients(
+        lambda a, b: gkl.gkl(a, b, alpha=1.0, beta=4.0, gamma=1.0, temperature=T, weight_temperature=T), s, t)
+    assert not torch.allclose(rt, kt) and not torch.allclose(rs, ks - kt)
+
+
+def test_relative_wmse_weight_of_released_settings():
+    assert D.relative_wmse_weight(1, 4, 4) == 64.0  # released resnet56 -> resnet20
+    assert D.relative_wmse_weight(1, 16, 4) == 256.0  # released resnet32x4 -> resnet8x4
+    assert D.relative_wmse_weight(16, 1, 4) == 1.0  # α = T², β = 1: KL's own balance
+    assert D.relative_wmse_weight(1, 0.5, 1) == 0.5  # ImageNet R34 -> R18 (T = 1)
+    for bad in [(0, 1, 4), (1, -1, 4), (1, 1, 0), (float("nan"), 1, 1), (True, 1, 1)]:
+        with pytest.raises(ValueError):
+            D.relative_wmse_weight(*bad)
+    from gkl import reported
+
+    rows = D.relative_wmse_weights(reported.load("released_configs").where(task="KD", dataset="CIFAR-100"))
+    by = {(r["method"], r["student"]): r for r in rows}
+    assert by[("GKL", "resnet20")]["wMSE:CE / KL's"] == 64.0
+    assert by[("GKL", "resnet8x4")]["wMSE:CE / KL's"] == 256.0
+    assert by[("IKL", "resnet8x4")]["wMSE:CE / KL's"] == 128.0  # IKL's own β = 8
+    assert by[("GKL", "resnet20")]["CE weight / KD's"] == 1 / 16 and by[("GKL", "resnet20")]["wMSE weight / KD's"] == 4

@@ -37,13 +37,14 @@ def _batch(b: int = 12, c: int = 5, seed: int = 1):
 ALL = [
     DistillConfig(method="kd", temperature=4.0),
     DistillConfig(method="dkd", alpha=1.0, beta=8.0, temperature=4.0, warmup=2),
-    DistillConfig(method="ikl", alpha=1.0, beta=4.0, temperature=4.0, weight_temperature=4.0),
+    DistillConfig(method="ikl", alpha=1.0, beta=4.0, temperature=4.0),
+    DistillConfig(method="ikl", alpha=1.0, beta=4.0, temperature=4.0, weight_temperature=4.0, prior=True, warmup=2),
     DistillConfig(method="gkl", alpha=1.0, beta=4.0, gamma=0.2, prior=True, warmup=3),
     DistillConfig(method="gkl", alpha=2.0, beta=1.0, gamma=0.5, prior=False),
 ]
 
 
-@pytest.mark.parametrize("config", ALL, ids=lambda c: f"{c.method}-prior{c.prior}")
+@pytest.mark.parametrize("config", ALL, ids=lambda c: f"{c.method}-prior{c.prior}-w{c.warmup}")
 def test_teacher_frozen_in_eval_and_gradients_only_to_student(config):
     student, teacher = _nets()
     d = build_distiller(student, teacher, config, num_classes=5)
@@ -144,7 +145,6 @@ def test_gkl_terms_match_package_loss_and_prior_rolls_over():
     student, teacher = _nets()
     cfg = DistillConfig(method="gkl", alpha=1.5, beta=4.0, gamma=0.3, temperature=2.0, weight_temperature=3.0, prior=True, warmup=2)
     d = GKLDistiller(student, teacher, cfg, num_classes=5).train()
-    d.start_epoch()
     x, y = _batch()
     logits, terms = d.forward_train(x, y, epoch=1)
     with torch.no_grad():
@@ -152,17 +152,24 @@ def test_gkl_terms_match_package_loss_and_prior_rolls_over():
     uniform = torch.full((5, 5), 0.2)
     expect = gkl.gkl(logits, t, y, uniform, alpha=1.5, beta=4.0, gamma=0.3, temperature=2.0)
     assert torch.allclose(terms["kd_ce"] + terms["kd_wmse"], 0.5 * expect, rtol=1e-5)
-    # The prior of the epoch is used in the next one.
-    assert torch.equal(d.current_prior, uniform)
-    d.start_epoch()
+    # The first epoch uses the uniform prior; the epoch's statistics weight the next epoch after the roll.
+    assert torch.equal(d.prior.current, uniform) and d.prior.num_samples == 12
+    d.end_epoch()
     p = gkl.ClassPrior(5, 3.0)
     p.update(t, y)
-    assert torch.allclose(d.current_prior, p.compute())
+    assert torch.allclose(d.prior.current, p.compute())
     assert d.prior.num_samples == 0
+    logits2, terms2 = d.forward_train(x, y, epoch=2)
+    expect2 = gkl.gkl(logits2, t, y, p.compute(), alpha=1.5, beta=4.0, gamma=0.3, temperature=2.0)
+    assert torch.allclose(terms2["kd_ce"] + terms2["kd_wmse"], expect2, rtol=1e-5)
     # no accumulation in eval mode
     d.eval()
+    n = d.prior.num_samples
     d.forward_train(x, y, epoch=2)
-    assert d.prior.num_samples == 0
+    assert d.prior.num_samples == n
+    # the prior is the distiller's only state: one object, holding `current` and the statistics
+    assert d.states() == {"prior": d.prior}
+    assert not hasattr(d, "current_prior")
 
 
 def test_gkl_prior_state_roundtrip():
@@ -171,14 +178,30 @@ def test_gkl_prior_state_roundtrip():
     d = GKLDistiller(student, teacher, cfg, num_classes=5).train()
     x, y = _batch()
     d.forward_train(x, y)
-    state = d.extra_state()
+    d.end_epoch()
+    d.forward_train(x, y)
+    state = d.states()["prior"].state_dict()
     d2 = GKLDistiller(*_nets(), cfg, num_classes=5)
-    d2.load_extra_state(state)
+    d2.states()["prior"].load_state_dict(state)
     assert d2.prior.num_samples == d.prior.num_samples
+    assert torch.equal(d2.prior.current, d.prior.current)
+    assert not torch.allclose(d2.prior.current, torch.full((5, 5), 0.2))
+    # methods without a prior have no state besides their modules
+    assert build_distiller(*_nets(), DistillConfig(method="gkl", prior=False), 5).states() == {}
+    assert build_distiller(*_nets(), DistillConfig(method="kd"), 5).states() == {}
 
 
-def test_ikl_forces_gamma_one_and_no_prior_variant():
+def test_ikl_defaults_are_the_released_ikl_and_gamma_is_one():
     assert DistillConfig(method="ikl", gamma=0.1).gamma == 1.0
+    # released IKL (DKLv1) defaults: no class prior, T2 = 100; GKL's: prior on, T2 = 4
+    ikl = DistillConfig(method="ikl")
+    assert (ikl.prior, ikl.weight_temperature) == (False, 100.0)
+    g = DistillConfig(method="gkl")
+    assert (g.prior, g.weight_temperature) == (True, 4.0)
+    assert DistillConfig(method="ikl", prior=True, weight_temperature=1.0).prior is True  # explicit values win
+    assert DistillConfig.from_dict(ikl.to_dict()) == ikl  # concrete values round-trip
+    with pytest.raises(ValueError, match="prior"):
+        DistillConfig(method="gkl", prior="yes")
     student, teacher = _nets()
     d = build_distiller(student, teacher, DistillConfig(method="gkl", prior=False, gamma=0.0), 5)
     assert d.prior is None
@@ -337,6 +360,62 @@ def test_released_configs_are_named():
     assert list(c.train["milestones"]) == [150, 180, 210]
 
 
+@pytest.mark.parametrize("name, alpha, beta", [
+    ("cifar100/resnet32x4-resnet8x4", 1, 8), ("cifar100/resnet56-resnet20", 1, 4), ("cifar100/wrn40_2-wrn16_2", 3, 12),
+])
+def test_ikl_configs_are_the_released_ikl(name, alpha, beta):
+    """DKLv1 configs/cifar100/ikl_kd/*.yaml: their own α/β, T = 4, warm-up 20, and the cfg.py defaults
+    GI = False, T2 = 100 — not GKL at γ = 1 with the prior."""
+    from gkl import reported
+
+    i = CONFIGS[name].methods["ikl"]
+    assert (i.alpha, i.beta, i.gamma, i.temperature, i.weight_temperature, i.prior, i.warmup) == (alpha, beta, 1, 4, 100, False, 20)
+    row = reported.load("released_configs").where(task="KD", method="IKL", student=CONFIGS[name].student_arch)
+    assert len(row) == 1
+    assert (row[0]["alpha"], row[0]["beta"], row[0]["weight_temperature"], row[0]["prior"]) == (alpha, beta, 100, False)
+
+
+def test_profiles_ikl_is_the_released_ikl_of_their_pair():
+    cpu = PROFILES["cpu"].methods
+    assert (cpu["ikl"].alpha, cpu["ikl"].beta, cpu["ikl"].temperature, cpu["ikl"].weight_temperature, cpu["ikl"].prior) == (1, 4, 4, 100, False)
+    assert cpu["gkl"].prior is True and cpu["gkl"].weight_temperature == 4
+    gpu = PROFILES["gpu"].methods["ikl"]
+    assert (gpu.alpha, gpu.beta, gpu.prior, gpu.weight_temperature) == (1, 8, False, 100)
+    # the command line without --config starts from the CPU profile
+    assert distill_mod.DEFAULT_METHOD_CONFIGS["ikl"] == cpu["ikl"]
+
+
+def test_cli_help_states_the_ikl_defaults(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["distill", "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "released IKL (DKLv1)" in out and "no class prior, T2 100" in out
+
+
+def test_checkpoint_holds_one_prior_rolled_for_the_next_epoch(tmp_path, digits_teacher):
+    cfg = DistillConfig(method="gkl", gamma=0.3, beta=2.0, prior=True, warmup=2)
+    train_student("digits", "mnist1d_mlp", MLP_S, DIGITS_TRAIN, distill=cfg, teacher=digits_teacher,
+                  out_dir=tmp_path / "run", stop_after=1)
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    obj = ck["objective"]
+    found = []
+
+    def walk(x, path):
+        if isinstance(x, dict):
+            if "current" in x or "sums" in x:
+                found.append(path)
+            for k, v in x.items():
+                walk(v, path + (k,))
+
+    walk(ck, ())
+    assert found == [("objective", "states", "prior")], found  # one copy of the prior state
+    prior = obj["states"]["prior"]
+    assert float(prior["counts"].sum()) == 0 and float(prior["sums"].abs().sum()) == 0  # rolled: statistics restart
+    cur = prior["current"]
+    assert torch.allclose(cur.sum(1), torch.ones(10)) and not torch.allclose(cur, torch.full((10, 10), 0.1))
+
+
 @pytest.mark.slow
 def test_gpu_profile_code_path_on_tiny_fake_cifar(tmp_path):
     from gkl.data import write_fake_cifar
@@ -369,6 +448,26 @@ def _fake_histories():
 class _R:
     def __init__(self, h):
         self.history = h
+
+
+def test_paired_verdicts():
+    from gkl.distill import difference_sentence, paired_verdict, verdict_between
+
+    assert paired_verdict([0.9, 0.91, 0.92], [0.8, 0.81, 0.79]) == "ahead"
+    assert paired_verdict([0.8, 0.81, 0.79], [0.9, 0.91, 0.92]) == "behind"
+    # a large mean gap with one seed of the other sign is not a detected difference
+    assert paired_verdict([0.99, 0.99, 0.70], [0.80, 0.80, 0.80]) == "no difference detected"
+    # a consistent sign but a gap smaller than the seed spread is not one either
+    assert paired_verdict([0.81, 0.86, 0.91], [0.80, 0.85, 0.90]) == "no difference detected"
+    assert paired_verdict([0.9], [0.1]) == "no difference detected"  # one seed: no spread to compare with
+    v = verdict_between([0.9, 0.91, 0.92], [0.8, 0.81, 0.79])
+    assert v["verdict"] == "ahead" and v["wins"] == 3 and v["n"] == 3 and v["delta"] == pytest.approx(0.11)
+    s = difference_sentence([0.9, 0.91, 0.92], [0.8, 0.81, 0.79], "GKL", "KD")
+    assert s == "GKL is ahead of KD (+11.0 points, 3/3 seeds higher)"
+    s = difference_sentence([0.9], [0.1], "GKL", "KD")
+    assert s.startswith("no difference detected between GKL and KD (+80.0 points")
+    rows = distill_mod.summarize({k: [_R(h) for h in hs] for k, hs in _fake_histories().items()})
+    assert verdict_between(rows[1], rows[0])["verdict"] == "ahead"
 
 
 def test_summaries_and_comparison():
@@ -436,11 +535,41 @@ def test_gkl_recipe_runs_and_keeps_teacher():
 
 def test_ablation_sweeps_reuse_distillation_configs():
     p = PROFILES["cpu"]
+    g, ikl = p.methods["gkl"], p.methods["ikl"]
     sweeps = {s.name: s for s in distill_mod.ablation_sweeps(p)}
-    assert sweeps["gamma"].configs[-1] is p.methods["ikl"]
-    assert p.methods["gkl"] in sweeps["beta"].configs and p.methods["gkl"] in sweeps["prior"].configs
+    # γ = 1 keeps GKL's prior and T2: "GKL (γ = 1)", which is not the released IKL
+    assert sweeps["gamma"].values == (0.0, 0.2, 1.0)
+    assert sweeps["gamma"].configs[-1] == g.replace(gamma=1.0) and sweeps["gamma"].configs[-1] != ikl
+    assert sweeps["gamma"].configs[1] is g
+    assert g in sweeps["beta"].configs and g in sweeps["prior"].configs
     assert sweeps["asymmetry"].configs[0] == sweeps["beta"].configs[0]  # β = 0 is "DKL"
+    assert sweeps["asymmetry"].configs[1:] == (g, ikl)  # cached by the distillation chapter
     assert sweeps["prior"].configs[0].prior is False
+    for s in sweeps.values():
+        assert len(s.values) == len(s.configs) == len(set(map(str, s.values)))
+    new = {repr(c) for s in sweeps.values() for c in s.configs} - {repr(c) for c in p.methods.values()}
+    assert len(new) * len(p.seeds) == 18  # the ablation chapter's own runs (its run time)
+
+
+def test_run_grid_loads_finished_runs_without_workers(tmp_path, monkeypatch):
+    from gkl.distill import Profile
+
+    p = Profile(
+        name="digits-cache", dataset="digits", teacher_arch="mnist1d_mlp", teacher_kwargs=MLP_T,
+        teacher_train={**DIGITS_TRAIN, "epochs": 1}, student_arch="mnist1d_mlp", student_kwargs=MLP_S,
+        train={k: v for k, v in DIGITS_TRAIN.items() if k != "seed"} | {"epochs": 1},
+        methods={"none": DistillConfig(method="none"), "gkl": DistillConfig(method="gkl", gamma=0.5)}, seeds=(0, 1),
+    )
+    first = run_grid(p, runs_dir=tmp_path, workers=1)
+    import concurrent.futures
+
+    def refuse(*a, **k):
+        raise AssertionError("no worker pool is needed when every run is cached")
+
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", refuse)
+    again = run_grid(p, runs_dir=tmp_path, workers=2)
+    strip = lambda rs: [[{k: v for k, v in h.items() if k != "time_s"} for h in r.history] for r in rs]  # noqa: E731
+    assert all(strip(first[k]) == strip(again[k]) for k in p.methods)
 
 
 def test_show_renders_tables_as_html():

@@ -66,21 +66,65 @@ def test_kd_tables():
     assert {r["student"]: r["top1"] for r in c} == {"resnet8x4": 76.32, "resnet20": 71.97, "vgg8": 74.68}
 
 
-def test_released_configs_match_fact_sheet():
+KD_COLUMNS = ("alpha", "beta", "gamma", "temperature", "weight_temperature", "prior", "warmup")
+
+
+@pytest.mark.parametrize("method, dataset, teacher, student, expect", [
+    # GKL, DKLv2 KD-dkl/cifar100_config_gkl/*.yaml: (α, β, γ, T, T2, GI, warm-up)
+    ("GKL", "CIFAR-100", "resnet32x4", "resnet8x4", (1, 16, 0.05, 4, 4, True, 20)),
+    ("GKL", "CIFAR-100", "resnet56", "resnet20", (1, 4, 0.2, 4, 4, True, 20)),
+    ("GKL", "CIFAR-100", "wrn40_2", "wrn16_2", (3, 20, 0.3, 4, 4, False, 20)),
+    ("GKL", "CIFAR-100", "vgg13", "vgg8", (1, 8, 0.2, 4, 4, True, 20)),
+    ("GKL", "CIFAR-100", "resnet110", "resnet32", (1, 4, 0.1, 4, 4, False, 20)),
+    ("GKL", "CIFAR-100", "wrn40_2", "ShuffleV1", (1, 8, 0.0, 4, 4, False, 20)),
+    ("GKL", "CIFAR-100", "wrn40_2", "wrn40_1", (1, 12, 0.3, 4, 4, False, 20)),
+    ("GKL", "ImageNet", "ResNet-34", "ResNet-18", (1, 0.5, 0.6, 1, 1, True, 5)),
+    ("GKL", "ImageNet", "ResNet-50", "MobileNetV1", (4, 1, 0.5, 1, 1, True, 5)),
+    # IKL, DKLv1 KD-dkl/configs/cifar100/ikl_kd/*.yaml: no prior, T2 = 100 (cfg.py defaults), own β
+    ("IKL", "CIFAR-100", "resnet32x4", "resnet8x4", (1, 8, 1, 4, 100, False, 20)),
+    ("IKL", "CIFAR-100", "resnet56", "resnet20", (1, 4, 1, 4, 100, False, 20)),
+    ("IKL", "CIFAR-100", "vgg13", "vgg8", (1, 12, 1, 4, 100, False, 20)),
+    ("IKL", "CIFAR-100", "wrn40_2", "wrn16_2", (3, 12, 1, 4, 100, False, 20)),
+])
+def test_released_kd_rows(method, dataset, teacher, student, expect):
     t = reported.load("released_configs")
-    expect = {
-        ("CIFAR-100", "resnet8x4"): (1, 16, 0.05, True),
-        ("CIFAR-100", "resnet20"): (1, 4, 0.2, True),
-        ("CIFAR-100", "wrn16_2"): (3, 20, 0.3, False),
-        ("CIFAR-100", "vgg8"): (1, 8, 0.2, True),
-        ("ImageNet", "ResNet-18"): (1, 0.5, 0.6, True),
-        ("ImageNet", "MobileNetV1"): (4, 1, 0.5, True),
-    }
-    for (ds, student), (a, b, g, prior) in expect.items():
-        row = t.where(task="KD", dataset=ds, student=student)[0]
-        assert (row["alpha"], row["beta"], row["gamma"], row["prior"]) == (a, b, g, prior)
-    at = {r["dataset"]: r["gamma"] for r in t.where(task="AT")}
-    assert at == {"CIFAR-10": 0.2, "CIFAR-100": 0.4}
+    key = dict(task="KD", method=method, dataset=dataset, teacher=teacher, student=student)
+    assert tuple(t.value(c, **key) for c in KD_COLUMNS) == expect
+
+
+def test_released_gkl_cifar100_facts():
+    """The facts the guidelines state: 11 released CIFAR-100 GKL configs, the prior off in 4, γ in 0–0.3."""
+    rows = reported.load("released_configs").where(task="KD", method="GKL", dataset="CIFAR-100")
+    assert len(rows) == 11
+    off = {(r["teacher"], r["student"]) for r in rows if not r["prior"]}
+    assert off == {("resnet110", "resnet32"), ("wrn40_2", "ShuffleV1"), ("wrn40_2", "wrn16_2"), ("wrn40_2", "wrn40_1")}
+    assert (min(r["gamma"] for r in rows), max(r["gamma"] for r in rows)) == (0.0, 0.3)
+    ikl = reported.load("released_configs").where(task="KD", method="IKL", dataset="CIFAR-100")
+    assert len(ikl) == 11 and all(r["prior"] is False and r["weight_temperature"] == 100 and r["gamma"] == 1 for r in ikl)
+
+
+@pytest.mark.parametrize("method, dataset, gamma, ce_temperature, prior_temperature", [
+    ("GKL", "CIFAR-10", 0.2, 1, 4),  # --T 1.0 lost to a missing backslash: the default 4 stays
+    ("GKL", "CIFAR-100", 0.4, 1, 1),
+    ("IKL", "CIFAR-10", 1, 1, 4),
+    ("IKL", "CIFAR-100", 1, 1, 4),
+])
+def test_released_at_rows(method, dataset, gamma, ce_temperature, prior_temperature):
+    """Adversarial training: the soft-label CE runs at T = 1; the scripts' --T is the class prior's temperature."""
+    t = reported.load("released_configs")
+    key = dict(task="AT", method=method, dataset=dataset)
+    assert t.value("gamma", **key) == gamma
+    assert t.value("temperature", **key) == ce_temperature
+    assert t.value("weight_temperature", **key) == prior_temperature
+    assert (t.value("alpha", **key), t.value("beta", **key), t.value("prior", **key)) == (4, 20, True)
+    assert (t.value("epochs", **key), t.value("lr", **key), t.value("batch_size", **key)) == (200, 0.2, 128)
+    assert len(t.where(task="AT")) == 4
+
+
+def test_released_rows_name_their_source_file():
+    for r in reported.load("released_configs"):
+        assert r["method"] in ("GKL", "IKL")
+        assert ("DKLv2/" if r["method"] == "GKL" else "DKLv1/") in r["source"], r
 
 
 @pytest.mark.skipif(not PAPER.exists(), reason="the project fact sheet is not beside the repository")
