@@ -21,14 +21,17 @@ of one step.
         def states(self):             # objects with state_dict()/load_state_dict() (and .to(device)):
             return {"prior": self.prior}            # moved to the device, saved in the checkpoint
 
-        def start_epoch(self, epoch, ctx):          # epoch = 1..epochs; e.g. freeze the prior
-            self.current = self.prior.compute(); self.prior.reset()
+        def end_epoch(self, epoch, ctx):            # on every rank: this epoch's prior weights the next
+            self.prior.roll()
+            return {}
 
         def loss_terms(self, model, inputs, targets, ctx):
             logits = model(inputs)                  # model: the trainable model (maybe DDP-wrapped)
             with torch.no_grad():
                 t = self.teacher(inputs)
-            return StepOutput({"ce": F.cross_entropy(logits, targets), "kd": gkl.kl_div(logits, t)},
+            self.prior.update(t, targets)
+            kd = gkl.gkl(logits, t, targets, self.prior.current, beta=8.0, gamma=0.2, temperature=4.0)
+            return StepOutput({"ce": F.cross_entropy(logits, targets), "kd": kd},
                               logits=logits)       # loss = sum of the terms; logits -> train_acc
 
     history = fit(model, MyObjective(...), train_set, test_set, TrainConfig(epochs=5), out_dir="runs/x")
@@ -486,7 +489,9 @@ def fit(
         if resume:
             checkpoint = load_checkpoint(ckpt_path, map_location="cpu")
             saved = checkpoint.get("config", {})
-            a = {"train": _comparable(saved.get("train", {})), "objective": saved.get("objective", {})}
+            # a field added to TrainConfig after the checkpoint was written counts as its default
+            defaults = TrainConfig().to_dict()
+            a = {"train": _comparable({**defaults, **saved.get("train", {})}), "objective": saved.get("objective", {})}
             b = {"train": _comparable(run_config["train"]), "objective": run_config["objective"]}
             if a != b:
                 diff = sorted(
