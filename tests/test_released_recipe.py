@@ -191,3 +191,20 @@ def test_evaluation_attacks_at_eval_epsilon():
         accs.append(obj.eval_batch(model, x, y, ctx_for(model)))
     assert accs[0]["robust_acc"] == accs[0]["clean_acc"]  # ε = 0: no attack at all
     assert accs[1]["robust_acc"] < accs[0]["robust_acc"]  # the configured evaluation radius is used
+
+
+def test_pgd_at_trains_on_the_last_pgd_iterate():
+    """Madry's PGD-AT: the training input is the last iterate (not the evaluation's worst iterate)."""
+    from gkl.attacks import pgd
+
+    model = linear_model()
+    g = torch.Generator().manual_seed(9)
+    x, y = torch.rand(B, D, generator=g, dtype=torch.float64), torch.randint(0, C, (B,), generator=g)
+    obj = AdversarialObjective(AdversarialConfig.for_method("pgd-at", epsilon=0.3, attack_steps=4, step_ratio=0.5), C)
+    torch.manual_seed(5)
+    got = obj.perturb(model, x, y, 0.3, 4)
+    torch.manual_seed(5)
+    last = pgd(model, x, y, 0.3, 4, 0.15, "linf", random_start=True, iterate="last")
+    torch.manual_seed(5)
+    worst = pgd(model, x, y, 0.3, 4, 0.15, "linf", random_start=True, iterate="worst")
+    assert torch.equal(got, last) and not torch.equal(last, worst)
