@@ -57,6 +57,7 @@ from .engine import Objective, StepContext, StepOutput, TrainConfig, fit
 from .losses import gkl_parts, kl_div
 from .models import build_model
 from .prior import ClassPrior
+from .stats import paired_difference
 
 __all__ = [
     "METHODS",
@@ -1116,30 +1117,24 @@ def paired_verdict(values: list[float], baseline: list[float]) -> str:
     """``"ahead"``, ``"behind"`` or ``"no difference detected"``: ``values`` against ``baseline``, seed by seed.
 
     Both lists hold one number per seed, in the same seed order (same seed = same initial weights and
-    data order). The verdict is ``"ahead"`` / ``"behind"`` only when the difference of means exceeds
-    the larger of the two sample standard deviations **and** every per-seed difference has that sign;
-    with fewer than two paired seeds there is no spread to compare against, so no difference is detected.
-    The rule of every sentence the chapters generate about who is ahead.
+    data order). The book's one verdict rule, :func:`gkl.stats.paired_difference`: ``"ahead"`` /
+    ``"behind"`` when the 95 % confidence interval (Student's t) of the mean per-seed difference lies
+    above / below zero; with fewer than two paired seeds there is no interval, so no difference is detected.
     """
     n = min(len(values), len(baseline))
     if n < 2:
         return "no difference detected"
-    a, b = list(values[:n]), list(baseline[:n])
-    (ma, sa), (mb, sb) = _mean_std(a), _mean_std(b)
-    paired = [x - y for x, y in zip(a, b)]
-    delta = ma - mb
-    if abs(delta) > max(sa, sb) and (all(p > 0 for p in paired) or all(p < 0 for p in paired)):
-        return "ahead" if delta > 0 else "behind"
-    return "no difference detected"
+    d = paired_difference(dict(enumerate(baseline[:n])), dict(enumerate(values[:n])))
+    return d.verdict if d.verdict in ("ahead", "behind") else "no difference detected"
 
 
 def compare_to(results: Mapping[str, list[RunResult]], baseline: str = "none", metric: str = "test_acc") -> list[dict[str, Any]]:
     """Each method against ``baseline``, seed by seed (same seed = same initial weights and data order).
 
     Returns rows with the difference of means ``delta``, the paired per-seed differences, how many
-    seeds the method wins, and a verdict by :func:`paired_verdict`: ``"better"`` / ``"worse"`` when the
-    difference of means exceeds the larger of the two seed standard deviations **and** every seed
-    agrees in sign, else ``"within the seed spread"``.
+    seeds the method wins, the 95 % interval of the mean paired difference (``low``, ``high``; ``None``
+    with one seed) and a verdict by :func:`paired_verdict`: ``"better"`` / ``"worse"`` when the interval
+    lies above / below zero, else ``"no difference detected"``.
     """
     if baseline not in results:
         raise ValueError(f"baseline {baseline!r} is not among the results: {', '.join(results)}")
@@ -1154,9 +1149,10 @@ def compare_to(results: Mapping[str, list[RunResult]], baseline: str = "none", m
         delta = r["mean"] - base["mean"]
         spread = max(r["std"], base["std"]) if n > 1 else float("inf")
         v = paired_verdict(r["values"], base["values"])
-        verdict = {"ahead": "better", "behind": "worse"}.get(v, "within the seed spread")
+        verdict = {"ahead": "better", "behind": "worse"}.get(v, "no difference detected")
+        ci = paired_difference(dict(enumerate(base["values"][:n])), dict(enumerate(r["values"][:n])))
         rows.append({"method": label, "delta": delta, "paired": paired, "wins": sum(p > 0 for p in paired), "n": n,
-                     "spread": spread, "verdict": verdict})
+                     "spread": spread, "low": ci.low, "high": ci.high, "verdict": verdict})
     return rows
 
 
@@ -1179,26 +1175,30 @@ def verdict_between(a: Any, b: Any, metric: str = "test_acc") -> dict[str, Any]:
     if n == 0:
         raise ValueError("verdict_between needs at least one value on each side")
     delta = sum(va) / len(va) - sum(vb) / len(vb)
-    return {"verdict": paired_verdict(va, vb), "delta": delta, "wins": sum(x > y for x, y in zip(va[:n], vb[:n])), "n": n}
+    ci = paired_difference(dict(enumerate(vb[:n])), dict(enumerate(va[:n])))
+    return {"verdict": paired_verdict(va, vb), "delta": delta, "wins": sum(x > y for x, y in zip(va[:n], vb[:n])),
+            "n": n, "low": ci.low, "high": ci.high}
 
 
 def difference_sentence(a: Any, b: Any, name_a: str, name_b: str, metric: str = "test_acc", scale: float = 100.0) -> str:
-    """A clause that holds whatever the numbers are: ``"GKL is ahead of KD (+1.2 points, 3/3 seeds
-    higher)"``, ``"GKL is behind KD (...)"`` or ``"no difference detected between GKL and KD (+0.2
-    points, 2/3 seeds higher; within the seed spread)"`` (the rule of :func:`paired_verdict`)."""
+    """A clause that holds whatever the numbers are: ``"GKL is ahead of KD (+1.2 points, 95 % CI [+0.3,
+    +2.1], 3/3 seeds higher)"``, ``"GKL is behind KD (...)"`` or ``"no difference detected between GKL
+    and KD (+0.2 points, 95 % CI [-1.0, +1.4], 2/3 seeds higher)"`` (the rule of :func:`paired_verdict`)."""
     v = verdict_between(a, b, metric)
-    nums = f"{v['delta'] * scale:+.1f} points, {v['wins']}/{v['n']} seeds higher"
+    ci = "" if v["low"] is None else f", 95 % CI [{v['low'] * scale:+.1f}, {v['high'] * scale:+.1f}]"
+    nums = f"{v['delta'] * scale:+.1f} points{ci}, {v['wins']}/{v['n']} seeds higher"
     if v["verdict"] == "no difference detected":
-        return f"no difference detected between {name_a} and {name_b} ({nums}; within the seed spread)"
+        return f"no difference detected between {name_a} and {name_b} ({nums})"
     return f"{name_a} is {'ahead of' if v['verdict'] == 'ahead' else 'behind'} {name_b} ({nums})"
 
 
 def format_comparison(rows: list[dict[str, Any]], baseline: str = "student alone", scale: float = 100.0) -> str:
     """Markdown table of :func:`compare_to`."""
-    lines = [f"| method | Δ vs {baseline} (points) | per-seed Δ | seeds won | larger seed std | reading |", "|---|---|---|---|---|---|"]
+    lines = [f"| method | Δ vs {baseline} (points) | per-seed Δ | seeds won | 95 % CI (points) | reading |", "|---|---|---|---|---|---|"]
     for r in rows:
         per = ", ".join(f"{p * scale:+.1f}" for p in r["paired"])
-        lines.append(f"| {r['method']} | {r['delta'] * scale:+.2f} | {per} | {r['wins']}/{r['n']} | {r['spread'] * scale:.2f} | {r['verdict']} |")
+        ci = "—" if r.get("low") is None else f"[{r['low'] * scale:+.1f}, {r['high'] * scale:+.1f}]"
+        lines.append(f"| {r['method']} | {r['delta'] * scale:+.2f} | {per} | {r['wins']}/{r['n']} | {ci} | {r['verdict']} |")
     return "\n".join(lines)
 
 
@@ -1242,8 +1242,8 @@ def trends_vs_reported(results: Mapping[str, list[RunResult]]) -> list[dict[str,
     """The authors' reported trends (from :mod:`gkl.reported`) beside the same comparison in ``results``.
 
     For each trend "A beats B": the reported gaps (points) and our difference of mean last-epoch
-    accuracies with its verdict (see :func:`compare_to`): ``agrees`` if we also see A better beyond the
-    seed spread, ``disagrees`` if we see A worse beyond it, else ``inconclusive``.
+    accuracies with its verdict (see :func:`compare_to`): ``agrees`` if we also see A better (the 95 %
+    interval of the paired difference above zero), ``disagrees`` if we see A worse, else ``inconclusive``.
     """
     from . import reported
 
@@ -1265,7 +1265,7 @@ def trends_vs_reported(results: Mapping[str, list[RunResult]]) -> list[dict[str,
         if a not in results or b not in results:
             continue
         row = {r["method"]: r for r in compare_to({b: results[b], a: results[a]}, b)}[a]
-        verdict = {"better": "agrees", "worse": "disagrees"}.get(row["verdict"], "inconclusive (within the seed spread)")
+        verdict = {"better": "agrees", "worse": "disagrees"}.get(row["verdict"], "inconclusive (no difference detected)")
         out.append({"trend": text, "reported by the authors": "; ".join(rep),
                     "ours (points)": f"{100 * row['delta']:+.2f} (seeds won {row['wins']}/{row['n']})", "reading": verdict})
     return out

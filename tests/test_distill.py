@@ -457,13 +457,15 @@ def test_paired_verdicts():
     assert paired_verdict([0.8, 0.81, 0.79], [0.9, 0.91, 0.92]) == "behind"
     # a large mean gap with one seed of the other sign is not a detected difference
     assert paired_verdict([0.99, 0.99, 0.70], [0.80, 0.80, 0.80]) == "no difference detected"
-    # a consistent sign but a gap smaller than the seed spread is not one either
-    assert paired_verdict([0.81, 0.86, 0.91], [0.80, 0.85, 0.90]) == "no difference detected"
+    # per-seed differences of both signs around a small mean are not one either ...
+    assert paired_verdict([0.81, 0.84, 0.92], [0.80, 0.85, 0.90]) == "no difference detected"
+    # ... while the same small gap on every seed is (paired: the seed spread cancels)
+    assert paired_verdict([0.81, 0.86, 0.91], [0.80, 0.85, 0.90]) == "ahead"
     assert paired_verdict([0.9], [0.1]) == "no difference detected"  # one seed: no spread to compare with
     v = verdict_between([0.9, 0.91, 0.92], [0.8, 0.81, 0.79])
     assert v["verdict"] == "ahead" and v["wins"] == 3 and v["n"] == 3 and v["delta"] == pytest.approx(0.11)
     s = difference_sentence([0.9, 0.91, 0.92], [0.8, 0.81, 0.79], "GKL", "KD")
-    assert s == "GKL is ahead of KD (+11.0 points, 3/3 seeds higher)"
+    assert s.startswith("GKL is ahead of KD (+11.0 points, 95 % CI [+") and s.endswith(", 3/3 seeds higher)")
     s = difference_sentence([0.9], [0.1], "GKL", "KD")
     assert s.startswith("no difference detected between GKL and KD (+80.0 points")
     rows = distill_mod.summarize({k: [_R(h) for h in hs] for k, hs in _fake_histories().items()})
