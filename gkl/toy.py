@@ -173,15 +173,17 @@ def rank_groups(teacher_logits: Tensor) -> dict[str, Tensor]:
 
 
 def wmse_hessian(weights: Tensor) -> Tensor:
-    r"""Hessian of one sample's normalised wMSE in the student logits: :math:`\mathrm{diag}(w) - w w^	op`.
+    r"""Hessian of one sample's normalised wMSE in the student logits: :math:`\mathrm{diag}(w) - w w^\top`.
 
     With :math:`w = v / \sum_k v_k` (:math:`v = u^\gamma`) and :math:`d = o_m - o_n`, GKL's normalised wMSE is
     half a weighted variance,
 
-    .. math:: L = rac{	frac14 \sum_{j,k} v_j v_k (d_j - d_k)^2}{(\sum_k v_k)^2}
-              = 	frac12\Big(\sum_j w_j d_j^2 - ig(\sum_j w_j d_jig)^2\Big),
+    .. math::
 
-    so its Hessian is :math:`\mathrm{diag}(w) - w w^	op` (a quadratic: the same at every point). Its
+        L = \frac{\tfrac14 \sum_{j,k} v_j v_k (d_j - d_k)^2}{(\sum_k v_k)^2}
+          = \tfrac12\Big(\sum_j w_j d_j^2 - \big(\sum_j w_j d_j\big)^2\Big),
+
+    so its Hessian is :math:`\mathrm{diag}(w) - w w^\top` (a quadratic: the same at every point). Its
     diagonal is :func:`gkl.derivations.wmse_curvature`. ``weights``: ``(C,)`` non-negative :math:`v`.
     """
     v = torch.as_tensor(weights, dtype=torch.float64)
@@ -196,7 +198,7 @@ def hessian_spectrum(soft_labels: Tensor, gammas: Sequence[float]) -> list[dict[
 
     One eigenvalue is always 0 (shifting every logit changes nothing, the direction :math:`\mathbf 1`).
     Gradient descent closes an error component along eigenvector :math:`q` by the factor
-    :math:`1 - \etaeta\lambda` per step, so the **smallest non-zero eigenvalue** ``lambda_min`` sets
+    :math:`1 - \eta\beta\lambda` per step, so the **smallest non-zero eigenvalue** ``lambda_min`` sets
     the slowest mode and the largest, ``lambda_max``, the largest stable step. Returns rows with
     ``gamma``, ``lambda_min``, ``lambda_max``, ``ratio`` (``lambda_max / lambda_min``) and
     ``top_share``: how much of the slowest eigenvector sits on the top class (its squared entry).
