@@ -127,7 +127,7 @@ def test_released_rows_name_their_source_file():
         assert ("DKLv2/" if r["method"] == "GKL" else "DKLv1/") in r["source"], r
 
 
-FACTS = Path(__file__).resolve().parent / "data" / "paper_facts.md"
+FACTS = Path(__file__).resolve().parent / "fixtures" / "paper_facts.md"
 _PAIRS = {("ResNet-34", "ResNet-18"): "R34→R18", ("ResNet-50", "MobileNetV1"): "R50→MobileNetV1",
           ("ResNeXt-101", "ResNet-18"): "X101→R18", ("resnet32x4", "resnet8x4"): "res32x4→res8x4",
           ("resnet56", "resnet20"): "res56→res20", ("vgg13", "vgg8"): "vgg13→vgg8"}
