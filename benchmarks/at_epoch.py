@@ -1,7 +1,7 @@
 """Cost of a GKL adversarial-training epoch against a TRADES epoch (same model, data and attack).
 
 Target: a GKL-AT epoch costs no more than 1.05x a TRADES epoch. Both run through the same engine
-(:func:`gkl.engine.fit`, one epoch, no evaluation) with the same inner attack (KL, ``attack_steps``
+(:func:`gkl.training.fit`, one epoch, no evaluation) with the same inner attack (KL, ``attack_steps``
 steps), so the difference is the outer loss (GKL with class prior vs KL) and the prior's bookkeeping.
 For information it also times GKL with its own loss as the inner objective (``attack_loss="gkl"``,
 the default of :mod:`gkl.adversarial`), which changes the attack and so is not the like-for-like number.
@@ -26,8 +26,8 @@ import torch
 
 from gkl.adversarial import AdversarialConfig, AdversarialObjective
 from gkl.data import TensorDataset, get_dataset
-from gkl.device import seed_everything
-from gkl.engine import TrainConfig, fit
+from gkl.training.device import seed_everything
+from gkl.training import TrainConfig, fit
 from gkl.models import build_model
 
 HERE = Path(__file__).resolve().parent

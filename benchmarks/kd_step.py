@@ -126,7 +126,7 @@ def main(argv=None) -> int:
     p.add_argument("--json", default=None, help="write the results here")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    from gkl.device import get_device
+    from gkl.training.device import get_device
 
     device = get_device(a.device)
     student, teacher, shape = a.student, a.teacher, (3, 32, 32)

@@ -5,7 +5,7 @@ O(B·C) time and memory. Everything else in the package (data, models, attacks, 
 derivations) sits on top of them.
 """
 
-from .losses import (
+from gkl.core.losses import (
     DKLLoss,
     GKLLoss,
     IKLLoss,
@@ -18,7 +18,7 @@ from .losses import (
     ikl,
     kl_div,
 )
-from .prior import ClassPrior
+from gkl.core.prior import ClassPrior
 
 __version__ = "0.1.0"
 

@@ -1,6 +1,6 @@
 """``python -m gkl ...``: see :mod:`gkl.cli`."""
 
-from .cli import main
+from gkl.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

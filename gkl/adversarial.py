@@ -69,15 +69,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .attacks import accuracy_vs_epsilon, pgd, robustness, trades_perturb
-from .awp import AdversarialWeightPerturbation
-from .checkpoint import load_checkpoint
-from .data import get_dataset
-from .engine import Objective, StepContext, StepOutput, TrainConfig, default_runs_dir, fit
-from .losses import gkl_parts, kl_div
-from .models import build_model
-from .prior import ClassPrior
-from .stats import mean_std
+from gkl.attacks import accuracy_vs_epsilon, pgd, robustness, trades_perturb
+from gkl.training.awp import AdversarialWeightPerturbation
+from gkl.training.checkpoint import load_checkpoint
+from gkl.data import get_dataset
+from gkl.training import Objective, StepContext, StepOutput, TrainConfig, default_runs_dir, fit
+from gkl.core.losses import gkl_parts, kl_div
+from gkl.models import build_model
+from gkl.core.prior import ClassPrior
+from gkl.experiments.stats import mean_std
 
 __all__ = [
     "METHODS",
@@ -388,7 +388,7 @@ def train_adversarial(
     checkpoint-averaged one when ``train.ema_decay`` is set (``history.averaged_model``), else the
     last-epoch weights; the checkpoint's ``meta`` records how to rebuild it (see :func:`load_trained`).
     """
-    from .device import seed_everything
+    from gkl.training.device import seed_everything
 
     train_set, test_set, info = data if data is not None else get_dataset(dataset, data_root)
     if train_subset is not None and train_subset < len(train_set):
@@ -712,7 +712,7 @@ def run_experiment(
     prof = PROFILES[profile] if isinstance(profile, str) else profile
     runs = Path(runs_dir) if runs_dir is not None else default_runs_dir()
     jobs = [(prof, label, seed, runs, device, 1) for label in prof.methods for seed in prof.seeds]
-    from .device import get_device
+    from gkl.training.device import get_device
 
     on_gpu = get_device(device).type != "cpu"
     if workers is None:
@@ -735,7 +735,7 @@ def run_experiment(
 
 def paired(records: Sequence[dict[str, Any]], a: str, b: str, key: str):
     """:func:`gkl.stats.paired_difference` of ``key`` between methods ``a`` and ``b`` (``b − a``)."""
-    from .stats import paired_difference
+    from gkl.experiments.stats import paired_difference
 
     ra = {r["seed"]: r[key] for r in records if r["method"] == a}
     rb = {r["seed"]: r[key] for r in records if r["method"] == b}

@@ -52,12 +52,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .data import get_dataset
-from .engine import Objective, StepContext, StepOutput, TrainConfig, fit
-from .losses import gkl_parts, kl_div
-from .models import build_model
-from .prior import ClassPrior
-from .stats import paired_difference
+from gkl.data import get_dataset
+from gkl.training import Objective, StepContext, StepOutput, TrainConfig, fit
+from gkl.core.dkd import dkd_parts
+from gkl.core.losses import gkl_parts, kl_div
+from gkl.models import build_model
+from gkl.core.prior import ClassPrior
+from gkl.experiments.stats import paired_difference
 
 __all__ = [
     "METHODS",
@@ -120,46 +121,6 @@ def warmup_factor(epoch: int, warmup: int) -> float:
     if warmup <= 0:
         return 1.0
     return min(max(float(epoch), 0.0) / float(warmup), 1.0)
-
-
-def dkd_parts(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor, temperature: float = 4.0) -> tuple[Tensor, Tensor]:
-    r"""Target-class and non-target-class KD of DKD (Zhao et al. 2022), batch means, each times :math:`T^2`.
-
-    .. math::
-
-       \mathrm{TCKD} = T^2\,\mathrm{KL}\big([p_{m,y}, 1 - p_{m,y}] \,\|\, [p_{n,y}, 1 - p_{n,y}]\big), \qquad
-       \mathrm{NCKD} = T^2\,\mathrm{KL}(\hat p_m \,\|\, \hat p_n),
-
-    with :math:`p = \mathrm{softmax}(o / T)` and :math:`\hat p = \mathrm{softmax}` of the logits without
-    the target class. Computed from log-sum-exps (no :math:`\log(1 - p)` of a rounded probability):
-    :math:`\log(1 - p_y) = \mathrm{LSE}_{j \ne y}(o_j/T) - \mathrm{LSE}_j(o_j/T)`.
-    The teacher side is detached.
-    """
-    if student_logits.shape != teacher_logits.shape or student_logits.dim() != 2:
-        raise ValueError(f"logits must both be (B, C), got {tuple(student_logits.shape)} and {tuple(teacher_logits.shape)}")
-    B, C = student_logits.shape
-    if C < 2:
-        raise ValueError("DKD needs at least 2 classes")
-    if targets.shape != (B,):
-        raise ValueError(f"targets must have shape ({B},), got {tuple(targets.shape)}")
-    T = float(temperature)
-    if not T > 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}")
-    zs = student_logits.float() / T
-    zt = teacher_logits.detach().float() / T
-    keep = torch.ones_like(zs, dtype=torch.bool).scatter_(1, targets.view(-1, 1), False)  # non-target mask
-
-    def binary_logs(z: Tensor) -> tuple[Tensor, Tensor]:
-        lse_all = torch.logsumexp(z, dim=1)
-        lse_nt = torch.logsumexp(z[keep].view(B, C - 1), dim=1)
-        log_pt = z.gather(1, targets.view(-1, 1)).squeeze(1) - lse_all  # log p_y
-        return log_pt, lse_nt - lse_all  # log p_y, log(1 - p_y)
-
-    ls_t, ls_nt = binary_logs(zs)
-    lt_t, lt_nt = binary_logs(zt)
-    tckd = (lt_t.exp() * (lt_t - ls_t) + lt_nt.exp() * (lt_nt - ls_nt)).mean() * T * T
-    nckd = kl_div(zs[keep].view(B, C - 1), zt[keep].view(B, C - 1)) * T * T
-    return tckd, nckd
 
 
 # --------------------------------------------------------------------------------------------------
@@ -598,7 +559,7 @@ class Profile:
     seeds: tuple[int, ...] = (0, 1, 2)
 
     def teacher_spec(self) -> "TeacherSpec":
-        from .teachers import TeacherSpec
+        from gkl.experiments.teachers import TeacherSpec
 
         return TeacherSpec(
             self.dataset, self.teacher_arch, dict(self.teacher_kwargs), dict(self.teacher_train), self.teacher_augment
@@ -632,8 +593,8 @@ def run_method(
     The cache folder is ``runs_dir/distill/<profile>/<method>-s<seed>-<hash>``; two calls with the same
     settings (even from different chapters) share it. The teacher comes from :func:`gkl.teachers.get_teacher`.
     """
-    from .engine import default_runs_dir
-    from .teachers import get_teacher
+    from gkl.training import default_runs_dir
+    from gkl.experiments.teachers import get_teacher
 
     root = Path(runs_dir if runs_dir is not None else default_runs_dir())
     teacher = None
@@ -728,12 +689,12 @@ def run_grid(
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
 
-        from .engine import default_runs_dir
+        from gkl.training import default_runs_dir
 
         root = Path(kw.get("runs_dir") or default_runs_dir())
         teacher_hash = None
         if any(c.method != "none" for c in configs.values()):
-            from .teachers import get_teacher
+            from gkl.experiments.teachers import get_teacher
 
             teacher_hash = get_teacher(profile.teacher_spec(), root, progress=kw.get("progress", False),
                                        device=kw.get("device"), data_root=kw.get("data_root")).weights_sha256  # once
@@ -875,7 +836,7 @@ def run_cli(args) -> int:
     Raises ``ValueError`` / ``FileNotFoundError`` with a one-line message on bad input
     (:mod:`gkl.cli` turns them into ``gkl: error: ...`` and exit code 2).
     """
-    from .teachers import TeacherSpec, get_teacher, load_teacher
+    from gkl.experiments.teachers import TeacherSpec, get_teacher, load_teacher
 
     named = None
     if args.config is not None:
@@ -919,7 +880,7 @@ def run_cli(args) -> int:
         if path.suffix in (".pt", ".pth") or path.exists():
             loaded = load_teacher(path, dataset=args.dataset, num_classes=info.num_classes)
         else:
-            from .models import available_models
+            from gkl.models import available_models
 
             if args.teacher not in available_models():
                 raise ValueError(f"--teacher {args.teacher!r} is neither a file nor a registered model")
@@ -1245,7 +1206,7 @@ def trends_vs_reported(results: Mapping[str, list[RunResult]]) -> list[dict[str,
     accuracies with its verdict (see :func:`compare_to`): ``agrees`` if we also see A better (the 95 %
     interval of the paired difference above zero), ``disagrees`` if we see A worse, else ``inconclusive``.
     """
-    from . import reported
+    from gkl import reported
 
     im = reported.load("imagenet_kd")
     lt = reported.load("imagenet_lt_kd")

@@ -17,7 +17,7 @@ from gkl.adversarial import (
     train_adversarial,
 )
 from gkl.data import get_dataset, write_fake_cifar
-from gkl.engine import StepContext, TrainConfig
+from gkl.training import StepContext, TrainConfig
 from gkl.models import build_model
 
 torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
@@ -175,7 +175,7 @@ def test_runner_caches_and_tables(tmp_path, digits, monkeypatch):
 
 def test_figures_draw_what_they_are_given():
     from gkl.attacks import MaskingReport
-    from gkl.viz.adversarial import adversarial_grid, learning_curves, masking_bars, robustness_curve
+    from gkl.figures.adversarial import adversarial_grid, learning_curves, masking_bars, robustness_curve
 
     hist = [{"epoch": e, "clean_acc": 0.5 + 0.1 * e, "robust_acc": 0.1 * e} for e in (1, 2)]
     recs = [{"method": m, "seed": s, "history": hist, "curve_epsilons": [0.0, 0.1], "curve_pgd_acc": [0.9, 0.4 + s / 10]}

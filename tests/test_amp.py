@@ -8,7 +8,7 @@ from torch import nn
 
 import gkl
 from gkl.data import TensorDataset
-from gkl.engine import Objective, StepOutput, TrainConfig, fit
+from gkl.training import Objective, StepOutput, TrainConfig, fit
 
 torch.set_num_threads(1)
 

@@ -28,7 +28,7 @@ from gkl.attacks import (
     worst_case,
 )
 from gkl.data import get_dataset
-from gkl.losses import kl_div
+from gkl.core.losses import kl_div
 from gkl.models import build_model
 
 torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine

@@ -51,7 +51,7 @@ def test_closed_form_identity_numerically_matches_package():
     explicit = (v[:, :, None] * v[:, None, :] * (d[:, :, None] - d[:, None, :]) ** 2).sum((1, 2))
     torch.testing.assert_close(D.pairwise_sq_sum_explicit(d, v), explicit)
     torch.testing.assert_close(D.pairwise_sq_sum_naive(d, v), explicit)
-    torch.testing.assert_close(gkl.losses.pairwise_sq_sum(d, v), explicit)
+    torch.testing.assert_close(gkl.core.losses.pairwise_sq_sum(d, v), explicit)
 
 
 @pytest.mark.parametrize("C", [2, 3])
@@ -136,7 +136,7 @@ def test_naive_closed_form_cancels_in_float32_but_package_does_not():
     exact = D.pairwise_sq_sum_explicit(d64, v64)
     d, v = d64.float(), v64.float()
     rel = lambda x: float(((x.double() - exact).abs() / exact).max())  # noqa: E731
-    assert rel(gkl.losses.pairwise_sq_sum(d, v)) < 1e-3
+    assert rel(gkl.core.losses.pairwise_sq_sum(d, v)) < 1e-3
     assert rel(D.pairwise_sq_sum_naive(d, v)) > 1e-2
 
 

@@ -248,7 +248,7 @@ from gkl.distill import (  # noqa: E402
     summarize,
     train_student,
 )
-from gkl.engine import read_metrics  # noqa: E402
+from gkl.training import read_metrics  # noqa: E402
 
 DIGITS_TRAIN = dict(epochs=2, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0, seed=0)
 MLP_T = {"hidden": 32, "in_features": 64}
@@ -486,7 +486,7 @@ def test_summaries_and_comparison():
 
 
 def test_figures_draw_what_they_are_given():
-    from gkl.viz import distill as vd
+    from gkl.figures import distill as vd
 
     hist = _fake_histories()
     res = {k: [_R(h) for h in hs] for k, hs in hist.items()}
@@ -509,7 +509,7 @@ def test_figures_draw_what_they_are_given():
 
 def test_reported_figures():
     from gkl import reported
-    from gkl.viz import distill as vd
+    from gkl.figures import distill as vd
 
     fig = vd.reported_kd_bars(reported.load("imagenet_kd"))
     assert {t.name for t in fig.data} == {"GKL", "ReviewKD", "DKD"}
@@ -575,7 +575,7 @@ def test_run_grid_loads_finished_runs_without_workers(tmp_path, monkeypatch):
 
 
 def test_show_renders_tables_as_html():
-    from gkl.viz.distill import markdown_to_html, show
+    from gkl.figures.distill import markdown_to_html, show
 
     md = "Some **bold** `x<y`\n\n| a | b |\n|---|---|\n| 1 | **2** |\n\n* one\n* two"
     html = markdown_to_html(md)

@@ -28,7 +28,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
 
     from gkl.adversarial import AdversarialConfig, train_adversarial
     from gkl.data import get_dataset
-    from gkl.engine import TrainConfig
+    from gkl.training import TrainConfig
 
     tr, te, info = get_dataset("digits")
     data = (tr.subset(96), te.subset(40), info)

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gkl.checkpoint import load_checkpoint, save_checkpoint
+from gkl.training.checkpoint import load_checkpoint, save_checkpoint
 from gkl.data import get_dataset
-from gkl.device import determinism_status, get_device, seed_everything
-from gkl.engine import Objective, StepOutput, TrainConfig, default_runs_dir, fit, read_metrics
+from gkl.training.device import determinism_status, get_device, seed_everything
+from gkl.training import Objective, StepOutput, TrainConfig, default_runs_dir, fit, read_metrics
 from gkl.models import build_model
 
 torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
@@ -151,7 +151,7 @@ def test_runs_dir(monkeypatch, tmp_path):
 
 
 def test_objective_state_round_trip(tmp_path, digits):
-    from gkl.prior import ClassPrior
+    from gkl.core.prior import ClassPrior
 
     class WithPrior(CE):
         def __init__(self):

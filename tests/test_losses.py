@@ -276,7 +276,7 @@ def test_integer_target_dtypes(dtype):
 def test_prior_cache_forgets_freed_priors():
     import gc
 
-    from gkl import losses
+    from gkl.core import losses
 
     s, t = logits(4, 6, seed=11)
     y = torch.tensor([0, 5, 2, 2])

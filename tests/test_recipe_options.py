@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 from gkl.adversarial import AdversarialConfig, train_adversarial
-from gkl.awp import AdversarialWeightPerturbation, perturbed_parameters
+from gkl.training.awp import AdversarialWeightPerturbation, perturbed_parameters
 from gkl.data import TensorDataset, get_dataset
-from gkl.engine import Objective, StepOutput, TrainConfig, fit
+from gkl.training import Objective, StepOutput, TrainConfig, fit
 
 torch.set_num_threads(1)
 
@@ -94,7 +94,7 @@ def test_checkpoint_averaging_is_the_released_ema_and_survives_resume(tmp_path, 
     train = TrainConfig(epochs=3, batch_size=32, lr=0.05, progress=False, ema_decay=0.9)
     kw = {"data": digits, "model_kwargs": {"widths": [8, 16]}}
     snapshots = []
-    import gkl.engine as E
+    import gkl.training.engine as E
 
     real = E._make_averaged
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gkl.adversarial import AdversarialConfig, AdversarialObjective
-from gkl.engine import StepContext, TrainConfig
+from gkl.training import StepContext, TrainConfig
 from tests import released_at as rel
 
 torch.set_num_threads(1)

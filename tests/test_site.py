@@ -67,11 +67,11 @@ def _listing(bad: dict[str, list[str]]) -> str:
 
 
 def _plotly_functions() -> dict[str, object]:
-    """Functions of ``gkl.viz`` that build a plotly figure (by name)."""
+    """Functions of ``gkl.figures`` that build a plotly figure (by name)."""
     import importlib
 
     out = {}
-    for mod_name in ("gkl.viz.theory", "gkl.viz.adversarial", "gkl.viz.distill"):
+    for mod_name in ("gkl.figures.theory", "gkl.figures.adversarial", "gkl.figures.distill"):
         mod = importlib.import_module(mod_name)
         for name, fn in inspect.getmembers(mod, inspect.isfunction):
             if fn.__module__ != mod_name or name.startswith("_"):
@@ -84,7 +84,7 @@ def _plotly_functions() -> dict[str, object]:
 
 
 def count_plotly_outputs(md: Path, plotly_functions: dict[str, object]) -> int:
-    """Code cells of a MyST chapter whose displayed result is a plotly figure built by ``gkl.viz``:
+    """Code cells of a MyST chapter whose displayed result is a plotly figure built by ``gkl.figures``:
     the cell's last expression, or an argument of ``display(...)``.  Cells tagged ``skip-execution``,
     ``remove-cell`` or ``remove-output`` show nothing on the site."""
     import jupytext

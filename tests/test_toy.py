@@ -16,7 +16,7 @@ T = torch.tensor([5.0, 2.0, 1.0, -1.0])
 
 
 def test_toy_does_not_depend_on_the_figures():
-    """gkl.toy is the layer below gkl.viz: it imports no plotting, widget or figure code."""
+    """gkl.toy is the layer below gkl.figures: it imports no plotting, widget or figure code."""
     tree = ast.parse(Path(toy.__file__).read_text())
     imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {("." * n.level) + (n.module or "") for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}

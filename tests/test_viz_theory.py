@@ -1,4 +1,4 @@
-"""Figures of Part I (gkl.viz.theory, gkl.viz.widgets): what they draw, on tiny inputs.
+"""Figures of Part I (gkl.figures.theory, gkl.figures.widgets): what they draw, on tiny inputs.
 
 The experiments they draw are tested in tests/test_toy.py.
 """
@@ -11,7 +11,7 @@ import torch
 import gkl
 from gkl import derivations as D
 from gkl import toy
-from gkl.viz import theory as V
+from gkl.figures import theory as V
 
 S = torch.tensor([2.0, 2.5, 0.0, -0.5])
 T = torch.tensor([5.0, 2.0, 1.0, -1.0])
@@ -120,7 +120,7 @@ def test_prior_sync_figure():
 
 
 def test_theory_module_holds_figures_only():
-    """The experiments live in gkl.toy; gkl.viz.theory re-exports none of them."""
+    """The experiments live in gkl.toy; gkl.figures.theory re-exports none of them."""
     for name in toy.__all__:
         assert name not in V.__all__
     for name in (*toy.__all__, "_rank_groups", "_errors", "_mean_std"):
@@ -168,7 +168,7 @@ def test_benchmark_figure_on_real_bench_rows():
 
 def test_widget_panels_render_current_values():
     pytest.importorskip("ipywidgets")
-    from gkl.viz import widgets as W
+    from gkl.figures import widgets as W
 
     p = W.temperature_panel()
     p.controls["temperature"].value = 4.0

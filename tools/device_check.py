@@ -96,7 +96,7 @@ def profile_epochs(device: torch.device, dry_run: bool) -> list[dict]:
     from gkl.adversarial import PROFILES as AT_PROFILES
     from gkl.adversarial import train_adversarial
     from gkl.data import get_dataset, write_fake_cifar
-    from gkl.engine import TrainConfig
+    from gkl.training import TrainConfig
 
     out = []
     n_train = 64 if dry_run else 50_000
@@ -136,7 +136,7 @@ def _distill_epoch(device: torch.device, dry_run: bool) -> list[dict]:
         student = build_model(student_name, info.num_classes, **dict(prof.student_kwargs))
         label = "gkl" if "gkl" in prof.methods else next(iter(prof.methods))
         objective = D.DistillObjective(D.build_distiller(student, teacher, prof.methods[label], info.num_classes))
-        from gkl.engine import TrainConfig, fit
+        from gkl.training import TrainConfig, fit
 
         cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05, progress=False, device=str(device), deterministic=False,
                           eval_subset=64)

@@ -10,7 +10,7 @@ Jupyter kernels started by myst-nb inherit:
     ``_static/vendor/plotly/plotly.min.js`` once per page instead (before require.js, so plotly's
     UMD wrapper sets ``window.Plotly`` rather than registering an anonymous AMD module).
 ``GKL_RUNS_DIR=<repo>/_build/runs``
-    where chapters cache their training runs (``gkl.engine.default_runs_dir()``); kept if already set.
+    where chapters cache their training runs (``gkl.training.default_runs_dir()``); kept if already set.
 ``TQDM_DISABLE=1``
     progress bars would write to stderr, which the build treats as an error.
 ``PYDEVD_DISABLE_FILE_VALIDATION=1``

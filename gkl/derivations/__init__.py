@@ -55,7 +55,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .losses import dkl, gkl, kl_div
+from gkl.core.losses import dkl, gkl, kl_div
 
 __all__ = [
     "logit_symbols",
@@ -379,7 +379,7 @@ def closed_form_precision(
     (:func:`gkl.losses.pairwise_sq_sum`), ``naive`` (:func:`pairwise_sq_sum_naive`), ``explicit``
     (:func:`pairwise_sq_sum_explicit`), each the largest relative error over the batch.
     """
-    from .losses import pairwise_sq_sum
+    from gkl.core.losses import pairwise_sq_sum
 
     gen = torch.Generator().manual_seed(seed)
     rows = []
@@ -434,7 +434,7 @@ def wmse_vs_mse_on_probabilities(
     ``wmse_pairwise`` (the same wMSE from an explicit ``(B, C, C)`` sum, as a cross-check) and the
     gradients ``wmse_grad_student``, ``wmse_grad_teacher``, ``mse_grad_student``, ``mse_grad_teacher``.
     """
-    from .losses import dkl_parts
+    from gkl.core.losses import dkl_parts
 
     T = float(temperature)
     ws, wt = autograd_gradients(lambda s, t: dkl_parts(s, t, T).wmse, student_logits, teacher_logits)

@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import (
+from gkl.core.checks import (
     check_nonnegative,
     check_pair,
     check_positive,

@@ -94,7 +94,7 @@ def adversarial_grid(
     """
     import matplotlib.pyplot as plt
 
-    from ..attacks import pgd, predict
+    from gkl.attacks import pgd, predict
 
     x, y = x[:n], y[:n]
     names = list(class_names) if class_names is not None else [str(i) for i in range(int(y.max()) + 1)]

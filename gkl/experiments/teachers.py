@@ -27,7 +27,7 @@ from typing import Any, Mapping, Optional, Union
 import torch
 from torch import nn
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from gkl.training.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = [
     "TEACHER_FORMAT",
@@ -115,7 +115,7 @@ def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
 
 def teacher_dir(spec: TeacherSpec, runs_dir: Optional[Union[str, Path]] = None) -> Path:
     """Cache folder of a teacher: ``runs_dir / "teachers" / spec.name``."""
-    from .engine import default_runs_dir
+    from gkl.training import default_runs_dir
 
     return Path(runs_dir if runs_dir is not None else default_runs_dir()) / "teachers" / spec.name
 
@@ -159,8 +159,8 @@ def load_teacher(
         FileNotFoundError: no such file.
         ValueError: unreadable/corrupted file, content hash mismatch, or a teacher for something else.
     """
-    from .data import get_dataset  # noqa: F401  (import here: data is heavier than this module)
-    from .models import build_model
+    from gkl.data import get_dataset  # noqa: F401  (import here: data is heavier than this module)
+    from gkl.models import build_model
 
     path = Path(path)
     if not path.is_file():
@@ -220,7 +220,7 @@ def get_teacher(
     A cached file that fails verification is refused with its error (delete the folder to retrain);
     the cache is never silently overwritten.
     """
-    from .distill import train_student  # the engine plumbing lives with the distillation runs
+    from gkl.distill import train_student  # the engine plumbing lives with the distillation runs
 
     folder = teacher_dir(spec, runs_dir)
     path = folder / "teacher.pt"

@@ -54,9 +54,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import losses as L
-from .derivations import autograd_gradients
-from .prior import ClassPrior
+from gkl.core import losses as L
+from gkl.derivations import autograd_gradients
+from gkl.core.prior import ClassPrior
 
 __all__ = [
     "as_logit_vector",
@@ -417,7 +417,7 @@ def digits_teacher(steps: int = 150, seed: int = 0, lr: float = 0.5) -> dict[str
     ``gkl.data.get_dataset("digits", seed=seed)``. Returns ``{"logits", "targets", "accuracy"}`` on
     that training split (logits of the trained model, float64; accuracy on the same samples).
     """
-    from .data import get_dataset
+    from gkl.data import get_dataset
 
     train, _, info = get_dataset("digits", seed=seed)
     x, y = train.tensors()

@@ -26,9 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .. import losses as L
-from ..derivations import autograd_gradients, mse_on_probabilities
-from .. import toy
+from gkl.core import losses as L
+from gkl.derivations import autograd_gradients, mse_on_probabilities
+from gkl import toy
 
 __all__ = [
     "PALETTE",
@@ -428,7 +428,7 @@ def curvature_figure(teacher_logits: Any, gammas: Sequence[float] | None = None,
     classes are labelled by their teacher rank. The larger the curvature, the faster gradient descent
     closes that class's logit-gap error.
     """
-    from ..derivations import wmse_curvature
+    from gkl.derivations import wmse_curvature
 
     go = _go()
     om = toy.as_logit_vector(teacher_logits, "teacher_logits")

@@ -46,8 +46,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .losses import gkl
-from .prior import ClassPrior
+from gkl.core.losses import gkl
+from gkl.core.prior import ClassPrior
 
 __all__ = [
     "pairwise_gkl",
@@ -402,7 +402,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             f"ratios: median (interquartile range) of the per-round ratios.\n\n{table}\n\nPeak memory beyond the inputs:\n\n{memory}\n"
         )
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -29,7 +29,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from ._checks import check_logits, check_positive, check_targets
+from gkl.core.checks import check_logits, check_positive, check_targets
 
 __all__ = ["ClassPrior"]
 

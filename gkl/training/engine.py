@@ -107,9 +107,9 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from .checkpoint import atomic_write_text, load_checkpoint, numpy_rng_from_plain, save_checkpoint
-from .data import collate
-from .device import get_device, get_rng_state, seed_everything, set_rng_state
+from gkl.training.checkpoint import atomic_write_text, load_checkpoint, numpy_rng_from_plain, save_checkpoint
+from gkl.data import collate
+from gkl.training.device import get_device, get_rng_state, seed_everything, set_rng_state
 
 __all__ = [
     "TrainConfig",

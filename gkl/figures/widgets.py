@@ -16,8 +16,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 import ipywidgets
 import torch
 
-from .. import toy
-from . import theory
+from gkl import toy
+from gkl.figures import theory
 
 __all__ = [
     "Panel",

@@ -1,0 +1,110 @@
+"""Registries of methods: one file per method, one ``@REGISTRY.register`` line to make it known.
+
+A *method* is a class with three class attributes:
+
+* ``name`` — the identifier the CLI, the profiles and the run cache use (``"gkl"``, ``"trades"``);
+* ``label`` — how tables and figures call it (``"GKL"``, ``"TRADES"``);
+* ``Config`` — a dataclass derived from :class:`MethodConfig` holding **only this method's**
+  hyper-parameters, so a field added to one method never changes another method's run keys.
+
+:meth:`Registry.register` also sets ``Config.method = name``; a config therefore knows its method,
+and :meth:`Registry.config` builds one from a name and keyword arguments. The CLI's ``--method``
+choices, the chapters' tables and the figure colours all read the registries, so a registered
+method appears in them without further edits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, ClassVar, Generic, Iterator, Mapping, TypeVar
+
+__all__ = ["MethodConfig", "Registry", "check_number"]
+
+
+def check_number(value: Any, name: str, low: float = 0.0, strict: bool = False) -> None:
+    """One-line ``ValueError`` unless ``value`` is a finite real ``>= low`` (``> low`` if ``strict``)."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value)
+    if not ok or value < low or (strict and value == low):
+        raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
+
+
+@dataclasses.dataclass
+class MethodConfig:
+    """Base of every method's hyper-parameter dataclass. ``method`` is set by :meth:`Registry.register`."""
+
+    method: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"method": name, **fields}``: what run keys and checkpoints record."""
+        return {"method": self.method, **dataclasses.asdict(self)}
+
+    def replace(self, **changes: Any) -> "MethodConfig":
+        """A copy with ``changes`` (unknown field: one-line ``ValueError``)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ValueError(f"{self.method} has no setting {', '.join(sorted(unknown))}")
+        return dataclasses.replace(self, **changes)
+
+
+M = TypeVar("M")
+
+
+class Registry(Generic[M]):
+    """Name → method class, in registration order."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._methods: dict[str, type] = {}
+
+    def register(self, cls: type) -> type:
+        """Class decorator: make ``cls`` known under ``cls.name`` (names are unique)."""
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{cls.__name__} needs a class attribute 'name'")
+        config = getattr(cls, "Config", None)
+        if not (isinstance(config, type) and issubclass(config, MethodConfig)):
+            raise ValueError(f"{cls.__name__}.Config must be a MethodConfig dataclass")
+        if name in self._methods and self._methods[name] is not cls:
+            raise ValueError(f"{self.kind} method {name!r} is already registered")
+        config.method = name
+        self._methods[name] = cls
+        return cls
+
+    def unregister(self, name: str) -> None:
+        """Forget ``name`` (tests that register a throw-away method clean up with this)."""
+        self._methods.pop(name, None)
+
+    def __getitem__(self, name: str) -> type:
+        if name not in self._methods:
+            raise ValueError(f"unknown {self.kind} method {name!r}; choose one of {', '.join(self._methods)}")
+        return self._methods[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._methods
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._methods))
+
+    def __len__(self) -> int:
+        return len(self._methods)
+
+    def names(self) -> tuple[str, ...]:
+        """Registered names, in registration order."""
+        return tuple(self._methods)
+
+    def config(self, method: str, **settings: Any) -> MethodConfig:
+        """The config of ``method`` with ``settings`` (``None`` values mean "the method's default")."""
+        cls = self[method].Config
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = {k for k, v in settings.items() if v is not None} - fields
+        if unknown:
+            raise ValueError(f"{self.kind} method {method!r} has no setting {', '.join(sorted(unknown))}")
+        return cls(**{k: v for k, v in settings.items() if v is not None})
+
+    def from_dict(self, d: Mapping[str, Any]) -> MethodConfig:
+        """Inverse of :meth:`MethodConfig.to_dict`."""
+        d = dict(d)
+        if "method" not in d:
+            raise ValueError(f"a {self.kind} config needs a 'method' key")
+        return self.config(d.pop("method"), **d)
