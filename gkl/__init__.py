@@ -5,7 +5,8 @@ O(B·C) time and memory. Everything else in the package (data, models, attacks, 
 derivations) sits on top of them.
 """
 
-from gkl.core.losses import (
+from gkl.core import (
+    ClassPrior,
     DKLLoss,
     GKLLoss,
     IKLLoss,
@@ -18,7 +19,6 @@ from gkl.core.losses import (
     ikl,
     kl_div,
 )
-from gkl.core.prior import ClassPrior
 
 __version__ = "0.1.0"
 

@@ -11,6 +11,8 @@ import torch
 
 import gkl
 from gkl import bench
+from gkl.bench import timing
+from gkl.cli import main as cli_main
 
 
 @pytest.mark.parametrize("use_prior", [False, True])
@@ -50,8 +52,8 @@ def test_rounds_rotate_and_pairwise_runs_alone(monkeypatch):
         return fn
 
     fake = {name: recorder(name) for name in ("a", "b", "c", "pairwise")}
-    monkeypatch.setattr(bench, "IMPLEMENTATIONS", fake)
-    monkeypatch.setattr(bench, "_peak_mib", lambda *args: 0.0)
+    monkeypatch.setattr(timing, "IMPLEMENTATIONS", fake)
+    monkeypatch.setattr(timing, "_peak_mib", lambda *args: 0.0)
     bench.benchmark_losses(batch=2, classes=[3], repeats=4, warmup=0, cases=["kd"], implementations=list(fake), pairwise_repeats=2)
     assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b", "a", "b", "c", "pairwise", "pairwise"]
 
@@ -65,8 +67,8 @@ def test_teacher_gradient_only_in_the_at_case(monkeypatch):
         torch.testing.assert_close(prior.sum(1), torch.ones(3))  # a ClassPrior after one epoch
         return (s * t).sum()
 
-    monkeypatch.setattr(bench, "IMPLEMENTATIONS", {"f": fn})
-    monkeypatch.setattr(bench, "_peak_mib", lambda *args: 0.0)
+    monkeypatch.setattr(timing, "IMPLEMENTATIONS", {"f": fn})
+    monkeypatch.setattr(timing, "_peak_mib", lambda *args: 0.0)
     rows = bench.benchmark_losses(batch=2, classes=[3], repeats=1, warmup=0, implementations=["f"], cases=["kd", "at"])
     assert seen == [False, True] and [r["case"] for r in rows] == ["kd", "at"]
 
@@ -104,7 +106,7 @@ def test_markdown_without_cases_or_round_times():
 
 def test_cli_writes_json_and_markdown(tmp_path, capsys):
     argv = ["--batch", "4", "--classes", "3", "--repeats", "2", "--pairwise-repeats", "1", "--out", str(tmp_path)]
-    assert bench.main(argv + ["--clock", "thread", "--device", "cpu"]) == 0
+    assert cli_main(["bench", *argv, "--clock", "thread", "--device", "cpu"]) == 0
     data = json.loads((tmp_path / "loss_benchmark.json").read_text())
     assert len(data["rows"]) == len(bench.IMPLEMENTATIONS) * len(bench.CASES) and data["meta"]["torch"] == torch.__version__
     assert data["meta"]["clock"] == "thread" and {r["clock"] for r in data["rows"]} == {"thread"}
@@ -112,11 +114,11 @@ def test_cli_writes_json_and_markdown(tmp_path, capsys):
     assert "| C | case |" in text and "Peak memory" in text and "interquartile" in text
 
 
-def test_bad_arguments():
-    with pytest.raises(SystemExit):
-        bench.main(["--classes", "0"])
-    with pytest.raises(SystemExit):
-        bench.main(["--cases", "nope"])
+def test_bad_arguments(capsys):
+    assert cli_main(["bench", "--classes", "0"]) == 2
+    assert "--classes must be >= 1" in capsys.readouterr().err
+    assert cli_main(["bench", "--cases", "nope"]) == 2
+    assert "argument --cases: invalid choice" in capsys.readouterr().err
     with pytest.raises(ValueError, match="unknown implementations"):
         bench.benchmark_losses(classes=[3], implementations=["nope"])
     with pytest.raises(ValueError, match="unknown cases"):

@@ -276,22 +276,22 @@ def test_integer_target_dtypes(dtype):
 def test_prior_cache_forgets_freed_priors():
     import gc
 
-    from gkl.core import losses
+    from gkl.core import gkl_backward as cache
 
     s, t = logits(4, 6, seed=11)
     y = torch.tensor([0, 5, 2, 2])
     prior = random_prior(6)
     _prior_calls(s, t, y, prior)
     key = id(prior)
-    assert key in losses._PRIOR_CACHE
+    assert key in cache._PRIOR_CACHE
     del prior
     gc.collect()
-    assert key not in losses._PRIOR_CACHE
+    assert key not in cache._PRIOR_CACHE
     # fresh copies every call (as from prior.to(other_device) each step) are not kept either
     base = random_prior(6)
-    for _ in range(2 * losses._PRIOR_CACHE_SIZE):
+    for _ in range(2 * cache._PRIOR_CACHE_SIZE):
         gkl.gkl(s, t, y, base.clone())
-    assert len(losses._PRIOR_CACHE) <= losses._PRIOR_CACHE_SIZE
+    assert len(cache._PRIOR_CACHE) <= cache._PRIOR_CACHE_SIZE
 
 
 def test_inference_mode_prior():
@@ -309,7 +309,7 @@ def test_class_prior_current_across_a_roll():
     prior = gkl.ClassPrior(C, temperature=4.0)
     s, t = logits(6, C, seed=13)
     y = torch.tensor([0, 1, 2, 3, 4, 6])
-    for epoch in range(3):
+    for _epoch in range(3):
         for _ in range(3):
             prior.update(t.detach(), y)
             out = gkl.gkl(s, t, y, prior.current, gamma=0.2, temperature=4.0)

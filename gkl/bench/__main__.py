@@ -1,7 +1,7 @@
-"""``python -m gkl.bench``: the loss benchmark (see :func:`gkl.bench.main`)."""
+"""``python -m gkl.bench``: the loss benchmark, the same as ``python -m gkl bench`` (:mod:`gkl.cli.bench`)."""
 
 import sys
 
-from gkl.bench import main
+from gkl.cli import main
 
-sys.exit(main())
+sys.exit(main(["bench", *sys.argv[1:]]))
