@@ -9,7 +9,7 @@ every failure into a one-line error: :class:`FileNotFoundError` for a missing fi
 :class:`ValueError` for a corrupted file or one that is not a :mod:`gkl` checkpoint.
 
 A checkpoint is a dict of plain types and tensors with ``format = "gkl-checkpoint"``, ``version``,
-``epoch`` (completed epochs) and whatever the engine stores (see :mod:`gkl.engine`).
+``epoch`` (completed epochs) and whatever the engine stores (see :mod:`gkl.training.loop`).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-__all__ = ["get_device", "seed_everything", "determinism_status", "get_rng_state", "set_rng_state"]
+__all__ = ["get_device", "to_device", "seed_everything", "determinism_status", "get_rng_state", "set_rng_state"]
 
 
 def get_device(name: Optional[Union[str, torch.device]] = None) -> torch.device:
@@ -50,6 +50,15 @@ def get_device(name: Optional[Union[str, torch.device]] = None) -> torch.device:
         raise ValueError(f"device {str(device)!r} requested but only {torch.cuda.device_count()} GPU(s) exist")
     return device
 
+
+
+def to_device(x: Any, device: torch.device) -> Any:
+    """Move a tensor, or the tensors of a (nested) list or tuple, to ``device`` (non-blocking)."""
+    if isinstance(x, torch.Tensor):
+        return x.to(device, non_blocking=True)
+    if isinstance(x, (list, tuple)):
+        return type(x)(to_device(v, device) for v in x)
+    return x
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
     """Seed ``random``, NumPy and torch on every device; optionally force deterministic kernels.
