@@ -24,11 +24,12 @@ from gkl.attacks import (
     pgd,
     predict,
     robustness,
+    threat,
     trades_perturb,
     worst_case,
 )
-from gkl.data import get_dataset
 from gkl.core.losses import kl_div
+from gkl.data import get_dataset
 from gkl.models import build_model
 
 torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
@@ -390,7 +391,7 @@ def test_l2_projection_leaves_points_inside_the_ball_alone():
     delta = torch.randn(6, 1, 8, 8, generator=torch.Generator().manual_seed(0))
     norms = delta.flatten(1).norm(dim=1)
     eps = float(norms.median())
-    out = attacks._project(delta, eps, "l2")
+    out = threat._project(delta, eps, "l2")
     inside = norms < 0.999 * eps
     assert torch.equal(out[inside], delta[inside])  # not pushed onto the sphere
     outside = norms > 1.001 * eps
@@ -400,7 +401,7 @@ def test_l2_projection_leaves_points_inside_the_ball_alone():
 def test_threat_model_clean_up_projects_then_clamps_to_the_box():
     x = torch.full((2, 1, 4, 4), 0.95)
     xa = x + 0.5  # outside the ball and the box
-    out = attacks._into_threat_model(xa, x, 0.1, "linf")
+    out = threat._into_threat_model(xa, x, 0.1, "linf")
     assert float(out.max()) <= 1.0 and float(out.min()) >= 0.0
     torch.testing.assert_close(out, torch.ones_like(x))
 
@@ -417,3 +418,13 @@ def test_trades_default_step_is_a_quarter_of_epsilon_and_the_start_is_random():
     xr = x.clone().requires_grad_()
     (g,) = torch.autograd.grad(kl_div(model(xr), model(x).detach()), xr)
     assert float(g.abs().max()) < 1e-6  # why the random start matters
+
+
+def test_importing_attacks_does_not_import_torchattacks():
+    """torchattacks is imported only when an AutoAttack member is built."""
+    import subprocess
+    import sys
+
+    code = "import sys, gkl.attacks; print('torchattacks' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

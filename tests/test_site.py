@@ -74,7 +74,7 @@ def _plotly_functions() -> dict[str, object]:
     for mod_name in ("gkl.figures.theory", "gkl.figures.adversarial", "gkl.figures.distill"):
         mod = importlib.import_module(mod_name)
         for name, fn in inspect.getmembers(mod, inspect.isfunction):
-            if fn.__module__ != mod_name or name.startswith("_"):
+            if not fn.__module__.startswith(mod_name) or name.startswith("_"):
                 continue
             src = inspect.getsource(fn)
             if any(k in src for k in ("go.Figure(", "make_subplots(", "_subplots(", "slider_figure(")) \

@@ -1,4 +1,5 @@
-"""Figures of Part I (gkl.figures.theory, gkl.figures.widgets): what they draw, on tiny inputs.
+"""Figures of Part I (gkl.figures.theory, gkl.figures.widgets): what they draw, on tiny inputs;
+and the book's one palette (gkl.figures.palette).
 
 The experiments they draw are tested in tests/test_toy.py.
 """
@@ -11,7 +12,9 @@ import torch
 import gkl
 from gkl import derivations as D
 from gkl import toy
+from gkl.figures import palette as P
 from gkl.figures import theory as V
+from gkl.figures.common import slider_figure
 
 S = torch.tensor([2.0, 2.5, 0.0, -0.5])
 T = torch.tensor([5.0, 2.0, 1.0, -1.0])
@@ -40,7 +43,7 @@ def test_slider_figure_shows_one_group_per_step():
 def test_slider_figure_rejects_ragged_steps():
     go = pytest.importorskip("plotly.graph_objects")
     with pytest.raises(ValueError, match="same number"):
-        V.slider_figure(go.Figure(), [[go.Bar()], [go.Bar(), go.Bar()]], ["a", "b"], "x")
+        slider_figure(go.Figure(), [[go.Bar()], [go.Bar(), go.Bar()]], ["a", "b"], "x")
 
 
 def test_kl_gradient_check_figure():
@@ -127,6 +130,21 @@ def test_theory_module_holds_figures_only():
         assert not hasattr(V, name)
 
 
+def test_one_theory_module_per_theory_chapter():
+    """How a chapter's figures are made is one hop away: book/theory/X.md <-> gkl/figures/theory/X.py."""
+    import importlib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    chapters = {p.stem for p in (root / "book" / "theory").glob("*.md")}
+    modules = {p.stem for p in (root / "gkl" / "figures" / "theory").glob("*.py")} - {"__init__"}
+    assert modules <= chapters
+    for name in V.__all__:
+        fn = getattr(V, name)
+        assert fn.__module__.rsplit(".", 1)[1] in modules
+        assert getattr(importlib.import_module(fn.__module__), name) is fn
+
+
 def test_class_prior_figures():
     prior = torch.eye(3) * 0.7 + 0.1
     fig = V.class_prior_figure(prior, ["a", "b", "c"])
@@ -189,3 +207,76 @@ def test_curvature_figure():
     top = fig.data[0]  # rank 1
     assert top.y[0] == pytest.approx(3 / 16)  # gamma = 0: (C-1)/C^2
     assert top.y[2] < top.y[1]  # a confident top class has a small curvature at gamma = 1
+
+
+# --------------------------------------------------------------------------- the palette
+
+
+def test_known_methods_have_one_colour_everywhere():
+    """Names and labels, any case, parenthesised variants: the same colour; all colours distinct."""
+    gkl_colour = P.method_color("gkl")
+    assert P.method_color("GKL") == P.method_color("GKL (γ = 1)") == gkl_colour == P.ROLE_COLORS["gkl"]
+    assert P.method_color("student alone") == P.method_color("none") == P.method_color("None")
+    assert P.method_color("KD") == P.method_color("kl") == P.ROLE_COLORS["kl"]
+    assert P.method_color("PGD-AT") == P.method_color("pgd_at")
+    methods = ("gkl", "ikl", "kd", "dkd", "trades", "pgd-at", "none", "teacher")
+    assert len({P.method_color(m) for m in methods}) == len(methods)
+    assert set(P.METHOD_COLORS.values()) <= set(P.OKABE_ITO.values())
+    assert set(P.SEQUENCE) <= set(P.PALETTE)
+    with pytest.raises(ValueError, match="no colour"):
+        P.method_color("ReviewKD")
+    assert P.method_color("ReviewKD", default="#123456") == "#123456"
+
+
+def test_a_registered_method_gets_a_free_stable_colour():
+    """A method registered from outside palette.py gets a colour no fixed method has, the same each call."""
+    import dataclasses
+
+    from gkl.methods.adversarial import ADVERSARIAL
+    from gkl.methods.distill import DISTILLERS
+    from gkl.methods.registry import MethodConfig
+
+    made = []
+    for name, label in (("throwaway-a", "Throwaway A"), ("throwaway-b", "Throwaway B")):
+        config = dataclasses.make_dataclass(f"Config_{name[-1]}", [("weight", float, 1.0)], bases=(MethodConfig,))
+        made.append(type(name, (), {"name": name, "label": label, "Config": config}))
+    try:
+        ADVERSARIAL.register(made[0])
+        DISTILLERS.register(made[1])
+        a, b = P.method_color("throwaway-a"), P.method_color("Throwaway B")
+        assert a == P.method_color("THROWAWAY A (variant)") and a != b
+        assert a not in P.METHOD_COLORS.values() and b not in P.METHOD_COLORS.values()
+        assert P.method_color("throwaway-a") == a  # stable across calls
+        # a figure with the new method and two unknown labels: five distinct colours
+        colours = P.method_colors(["GKL", "Throwaway A", "ReviewKD", "CRD", "TRADES"])
+        assert colours["GKL"] == P.method_color("gkl") and colours["Throwaway A"] == a
+        assert len(set(colours.values())) == 5
+    finally:
+        ADVERSARIAL.unregister("throwaway-a")
+        DISTILLERS.unregister("throwaway-b")
+    with pytest.raises(ValueError):
+        P.method_color("throwaway-a")
+
+
+def test_figures_use_the_palette():
+    from gkl.figures import adversarial as FA
+    from gkl.figures import distill as FD
+
+    hist = [{"epoch": e, "clean_acc": 0.5, "robust_acc": 0.2} for e in (1, 2)]
+    recs = [{"method": m, "seed": s, "history": hist} for m in ("TRADES", "GKL") for s in (0, 1)]
+    fig = FA.learning_curves(recs)
+    line = {t.name: t.line.color for t in fig.data if t.showlegend}
+    assert line == {"TRADES": P.method_color("trades"), "GKL": P.method_color("gkl")}
+    rows = [{"method": m, "mean": 0.8, "std": 0.01, "values": [0.79, 0.81]} for m in ("none", "gkl")]
+    bars = [t for t in FD.accuracy_bars(rows).data if t.type == "bar"]
+    assert [b.marker.color for b in bars] == [P.method_color("student alone"), P.method_color("GKL")]
+
+
+def test_mean_std_bands_use_the_one_mean_std():
+    """One seed: std 0 (a band of width 0), as gkl.experiments.stats.mean_std says."""
+    from gkl.experiments.stats import mean_std
+    from gkl.figures.common import column_mean_std
+
+    cols = [[0.1, 0.2, 0.4], [0.5]]
+    means, stds = column_mean_std(cols)
+    assert (means, stds) == ([mean_std(cols[0])[0], 0.5], [mean_std(cols[0])[1], 0.0])

@@ -1,43 +1,27 @@
 """Figures of the adversarial-training chapter (plotly for curves, matplotlib for image grids).
 
 Every function takes plain results (the records of :func:`gkl.adversarial.run_experiment`, models,
-tensors) and returns a figure; nothing here trains.
+tensors) and returns a figure; nothing here trains. Method colours come from :mod:`gkl.figures.palette`.
 """
 
 from __future__ import annotations
 
-import statistics
 from typing import Any, Mapping, Optional, Sequence
 
 from torch import Tensor, nn
 
-__all__ = ["learning_curves", "robustness_curve", "adversarial_grid", "masking_bars", "METHOD_COLORS"]
+from gkl.figures.common import band, column_mean_std
+from gkl.figures.palette import ROLE_COLORS, method_colors
 
-METHOD_COLORS = {"TRADES": "#636efa", "IKL": "#00a07a", "GKL": "#ef553b", "PGD-AT": "#ab63fa"}
-
-
-def _color(label: str, i: int) -> str:
-    palette = ["#636efa", "#00a07a", "#ef553b", "#ab63fa", "#ffa15a", "#19d3f3"]
-    return METHOD_COLORS.get(label, palette[i % len(palette)])
+__all__ = ["learning_curves", "robustness_curve", "adversarial_grid", "masking_bars"]
 
 
-def _rgba(hex_color: str, alpha: float) -> str:
-    h = hex_color.lstrip("#")
-    r, g, b = (int(h[i : i + 2], 16) for i in (0, 2, 4))
-    return f"rgba({r},{g},{b},{alpha})"
-
-
-def _band(fig, x, values: list[list[float]], label: str, color: str, row: int, col: int, show: bool) -> None:
-    import plotly.graph_objects as go
-
-    mean = [statistics.fmean(v) for v in zip(*values)]
-    std = [statistics.stdev(v) if len(v) > 1 else 0.0 for v in zip(*values)]
-    hi = [m + s for m, s in zip(mean, std)]
-    lo = [m - s for m, s in zip(mean, std)]
-    fig.add_trace(go.Scatter(x=list(x) + list(x)[::-1], y=hi + lo[::-1], fill="toself", fillcolor=_rgba(color, 0.18),
-                             line=dict(width=0), hoverinfo="skip", showlegend=False, legendgroup=label), row=row, col=col)
-    fig.add_trace(go.Scatter(x=list(x), y=mean, mode="lines+markers", name=label, legendgroup=label, showlegend=show,
-                             line=dict(color=color), hovertemplate="%{y:.1%}<extra>" + label + "</extra>"), row=row, col=col)
+def _add_mean_std(fig, x, values: list[list[float]], label: str, color: str, row: int, col: int, show: bool) -> None:
+    """Mean ± std over seeds (``values[seed][i]``) of one method, added to panel ``(row, col)``."""
+    mean, std = column_mean_std(zip(*values))
+    for trace in band(x, mean, std, color, label, mode="lines+markers", showlegend=show,
+                      hovertemplate="%{y:.1%}<extra>" + label + "</extra>"):
+        fig.add_trace(trace, row=row, col=col)
 
 
 def _by_method(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
@@ -52,11 +36,13 @@ def learning_curves(records: Sequence[Mapping[str, Any]], title: Optional[str] =
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=2, subplot_titles=("clean test accuracy", "robust test accuracy (PGD-10)"))
-    for i, (label, rs) in enumerate(_by_method(records).items()):
+    by_method = _by_method(records)
+    colours = method_colors(by_method)
+    for label, rs in by_method.items():
         epochs = [m["epoch"] for m in rs[0]["history"]]
         for col, key in ((1, "clean_acc"), (2, "robust_acc")):
             vals = [[m[key] for m in r["history"]] for r in rs]
-            _band(fig, epochs, vals, label, _color(label, i), 1, col, show=col == 1)
+            _add_mean_std(fig, epochs, vals, label, colours[label], 1, col, show=col == 1)
     fig.update_xaxes(title_text="epoch")
     fig.update_yaxes(tickformat=".0%")
     fig.update_layout(height=380, title=title, legend=dict(orientation="h", y=-0.2), margin=dict(t=60, b=40))
@@ -68,9 +54,11 @@ def robustness_curve(records: Sequence[Mapping[str, Any]], train_epsilon: Option
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=1, cols=1)
-    for i, (label, rs) in enumerate(_by_method(records).items()):
+    by_method = _by_method(records)
+    colours = method_colors(by_method)
+    for label, rs in by_method.items():
         eps = rs[0]["curve_epsilons"]
-        _band(fig, eps, [r["curve_pgd_acc"] for r in rs], label, _color(label, i), 1, 1, show=True)
+        _add_mean_std(fig, eps, [r["curve_pgd_acc"] for r in rs], label, colours[label], 1, 1, show=True)
     if train_epsilon is not None:
         fig.add_vline(x=train_epsilon, line_dash="dot", line_color="grey", annotation_text="training ε")
     fig.update_xaxes(title_text="attack radius ε (L∞, pixels in [0, 1])")
@@ -127,8 +115,9 @@ def masking_bars(reports: Mapping[str, Any], title: Optional[str] = None):
     first = reports[names[0]] if names else None
     white = getattr(first, "whitebox_label", None) or "APGD-CE + APGD-T"
     black = getattr(first, "blackbox_label", None) or "Square"
-    for key, label, color in (("clean_acc", "clean", "#9e9e9e"), ("whitebox_acc", f"white-box: {white}", "#636efa"),
-                              ("blackbox_acc", f"black-box: {black}", "#ef553b")):
+    for key, label, color in (("clean_acc", "clean", ROLE_COLORS["clean"]),
+                              ("whitebox_acc", f"white-box: {white}", ROLE_COLORS["whitebox"]),
+                              ("blackbox_acc", f"black-box: {black}", ROLE_COLORS["blackbox"])):
         fig.add_trace(go.Bar(x=names, y=[getattr(reports[n], key) for n in names], name=label, marker_color=color,
                              hovertemplate="%{y:.1%}<extra>" + label + "</extra>"))
     fig.update_yaxes(tickformat=".0%", range=[0, 1])

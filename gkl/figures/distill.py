@@ -2,7 +2,8 @@
 calibration, sweeps and the authors' reported tables.
 
 Every function takes plain data (run histories, summaries from :func:`gkl.distill.summarize`,
-:class:`gkl.reported.ReportedTable`) and returns a :class:`plotly.graph_objects.Figure`.
+:class:`gkl.reported.ReportedTable`) and returns a :class:`plotly.graph_objects.Figure`. Method colours
+come from :mod:`gkl.figures.palette`; the chapters print Markdown with :func:`gkl.figures.markdown.show`.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Any, Mapping, Optional, Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from gkl.figures.common import band, column_mean_std
+from gkl.figures.palette import ROLE_COLORS, method_color, method_colors, sequence_color
+
 __all__ = [
-    "COLORS",
     "accuracy_bars",
     "learning_curves",
     "loss_term_curves",
@@ -22,36 +25,7 @@ __all__ = [
     "sweep_plot",
     "reported_kd_bars",
     "robustbench_bars",
-    "Rich",
-    "show",
-    "markdown_to_html",
 ]
-
-#: One colour per method, the same in every figure.
-COLORS = {
-    "none": "#7f7f7f",
-    "student alone": "#7f7f7f",
-    "teacher": "#000000",
-    "kd": "#1f77b4",
-    "dkd": "#ff7f0e",
-    "ikl": "#2ca02c",
-    "gkl": "#d62728",
-}
-_PALETTE = ["#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
-
-
-def _color(label: str, i: int = 0) -> str:
-    return COLORS.get(label.lower(), _PALETTE[i % len(_PALETTE)])
-
-
-def _mean_std(columns: Sequence[Sequence[float]]) -> tuple[list[float], list[float]]:
-    means, stds = [], []
-    for col in columns:
-        n = len(col)
-        m = sum(col) / n
-        means.append(m)
-        stds.append(math.sqrt(sum((v - m) ** 2 for v in col) / (n - 1)) if n > 1 else 0.0)
-    return means, stds
 
 
 def accuracy_bars(rows: Sequence[Mapping[str, Any]], title: str = "Test accuracy (last epoch)", scale: float = 100.0,
@@ -61,10 +35,11 @@ def accuracy_bars(rows: Sequence[Mapping[str, Any]], title: str = "Test accuracy
     ``reference``: horizontal lines, label -> value (e.g. the teacher's accuracy).
     """
     fig = go.Figure()
-    for i, r in enumerate(rows):
+    colours = method_colors(str(r["method"]) for r in rows)
+    for r in rows:
         label = str(r["method"])
         fig.add_bar(
-            x=[label], y=[r["mean"] * scale], name=label, marker_color=_color(label, i),
+            x=[label], y=[r["mean"] * scale], name=label, marker_color=colours[label],
             error_y=dict(type="data", array=[r["std"] * scale if r["std"] == r["std"] else 0.0], visible=True),
             hovertemplate=f"{label}: %{{y:.2f}} ± {r['std'] * scale:.2f}<extra></extra>",
         )
@@ -92,21 +67,17 @@ def learning_curves(histories: Mapping[str, Sequence[Sequence[Mapping[str, Any]]
     fig = go.Figure()
     metrics = [metric] + (["train_loss"] if metric != "train_loss" else [])
     n_traces = []
+    colours = method_colors(histories)
     for m_i, m in enumerate(metrics):
         count = 0
-        for i, (label, runs) in enumerate(histories.items()):
+        for label, runs in histories.items():
             if not runs or m not in runs[0][-1]:
                 continue
             epochs = [h["epoch"] for h in runs[0]]
             k = 1.0 if m == "train_loss" else scale
-            means, stds = _mean_std([[run[e][m] * k for run in runs] for e in range(len(epochs))])
-            c = _color(label, i)
-            upper = [a + b for a, b in zip(means, stds)]
-            lower = [a - b for a, b in zip(means, stds)]
-            fig.add_scatter(x=epochs + epochs[::-1], y=upper + lower[::-1], fill="toself", fillcolor=c, opacity=0.15,
-                            line=dict(width=0), hoverinfo="skip", showlegend=False, visible=m_i == 0, legendgroup=label)
-            fig.add_scatter(x=epochs, y=means, mode="lines", name=label, line=dict(color=c), visible=m_i == 0,
-                            legendgroup=label)
+            means, stds = column_mean_std([run[e][m] * k for run in runs] for e in range(len(epochs)))
+            for trace in band(epochs, means, stds, colours[label], label, visible=m_i == 0, alpha=0.15):
+                fig.add_trace(trace)
             count += 2
         n_traces.append(count)
     buttons = []
@@ -137,9 +108,10 @@ def loss_term_curves(histories: Mapping[str, Sequence[Sequence[Mapping[str, Any]
         epochs = [h["epoch"] for h in runs[0]]
         for term in terms:
             name = term[len("train_"):]
-            if name not in term_colors:
-                term_colors[name] = _PALETTE[len(term_colors) % len(_PALETTE)] if name != "ce" else "#7f7f7f"
-            means, _ = _mean_std([[run[e][term] for run in runs] for e in range(len(epochs))])
+            if name not in term_colors:  # the label CE grey, the other terms in sequence
+                others = sum(t != "ce" for t in term_colors)
+                term_colors[name] = ROLE_COLORS["label_ce"] if name == "ce" else sequence_color(others)
+            means, _ = column_mean_std([run[e][term] for run in runs] for e in range(len(epochs)))
             fig.add_scatter(x=epochs, y=means, mode="lines", name=name, line=dict(color=term_colors[name]),
                             legendgroup=name, showlegend=name not in [t.name for t in fig.data],
                             row=i // cols + 1, col=i % cols + 1)
@@ -152,11 +124,12 @@ def reliability_diagram(reports: Mapping[str, Mapping[str, Any]], title: str = "
     """Accuracy against confidence per bin for each model (:func:`gkl.distill.student_report`), ECE in the legend."""
     fig = go.Figure()
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="black"), name="perfect calibration")
-    for i, (label, r) in enumerate(reports.items()):
+    colours = method_colors(reports)
+    for label, r in reports.items():
         xs = [c for c, n in zip(r["bin_conf"], r["bin_count"]) if n > 0]
         ys = [a for a, n in zip(r["bin_acc"], r["bin_count"]) if n > 0]
         fig.add_scatter(x=xs, y=ys, mode="lines+markers", name=f"{label} (ECE {100 * r['ece']:.1f}%)",
-                        line=dict(color=_color(label, i)))
+                        line=dict(color=colours[label]))
     fig.update_layout(title=title, xaxis_title="confidence", yaxis_title="accuracy", template="plotly_white",
                       height=420, xaxis_range=[0, 1.02], yaxis_range=[0, 1.02])
     return fig
@@ -167,15 +140,16 @@ def sweep_plot(x: Sequence[Any], rows: Sequence[Mapping[str, Any]], xlabel: str,
                log_x: bool = False) -> go.Figure:
     """Mean ± std (error bars) of a hyper-parameter sweep; ``baselines``: label -> summary row (bands)."""
     fig = go.Figure()
-    for i, (label, r) in enumerate((baselines or {}).items()):
-        c = _color(label, i)
+    colours = method_colors(baselines or {})
+    for label, r in (baselines or {}).items():
+        c = colours[label]
         m, s = r["mean"] * scale, r["std"] * scale
         fig.add_hrect(y0=m - s, y1=m + s, fillcolor=c, opacity=0.12, line_width=0)
         fig.add_hline(y=m, line_color=c, line_dash="dash", annotation_text=f"{label} {m:.1f}",
                       annotation_position="bottom right")
     fig.add_scatter(x=list(x), y=[r["mean"] * scale for r in rows], mode="lines+markers", name="mean ± std",
                     error_y=dict(type="data", array=[r["std"] * scale for r in rows], visible=True),
-                    line=dict(color=COLORS["gkl"]))
+                    line=dict(color=method_color("gkl")))
     for r, xv in zip(rows, x):
         fig.add_scatter(x=[xv] * len(r["values"]), y=[v * scale for v in r["values"]], mode="markers",
                         marker=dict(color="black", size=5, symbol="circle-open"), showlegend=False)
@@ -201,12 +175,13 @@ def reported_kd_bars(table, group_cols: Sequence[str] = ("teacher", "student"), 
         if r["method"] not in methods:
             methods.append(r["method"])
     fig = go.Figure()
-    for i, m in enumerate(methods):
+    colours = method_colors(methods)
+    for m in methods:
         ys = []
         for g in groups:
             hit = [r[value] for r in table if r["method"] == m and " → ".join(str(r[c]) for c in group_cols) == g]
             ys.append(hit[0] if hit else None)
-        fig.add_bar(x=groups, y=ys, name=m, marker_color=_color(m, i), text=[f"{v:.2f}" if v is not None else "" for v in ys],
+        fig.add_bar(x=groups, y=ys, name=m, marker_color=colours[m], text=[f"{v:.2f}" if v is not None else "" for v in ys],
                     textposition="outside")
     vals = [r[value] for r in table]
     fig.update_layout(barmode="group", title=title + " — not reproduced here", yaxis_title=value, template="plotly_white",
@@ -224,7 +199,7 @@ def robustbench_bars(table, title: str = "RobustBench, reported by the authors")
     labels = [f"{d}<br>{a}<br>{t}" for d, a, t in settings]
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
                         subplot_titles=["AutoAttack accuracy (%)", "clean accuracy (%)"])
-    for who, color in (("GKL", COLORS["gkl"]), ("baseline", "#8c564b")):
+    for who, color in (("GKL", method_color("gkl")), ("baseline", ROLE_COLORS["baseline"])):
         rows = [[r for r in table if (r["dataset"], r["architecture"], r["training_data"]) == k
                  and ((r["method"] == "GKL") == (who == "GKL"))][0] for k in settings]
         names = [r["method"] for r in rows]
@@ -239,69 +214,3 @@ def robustbench_bars(table, title: str = "RobustBench, reported by the authors")
     fig.update_layout(barmode="group", title=title + " — not reproduced here", template="plotly_white", height=640,
                       legend=dict(orientation="h", y=-0.18), uniformtext_minsize=8)
     return fig
-
-
-class Rich:
-    """A small Markdown text (paragraphs, ``* `` lists, pipe tables, ``**bold**``, ```code```) shown as
-    HTML in notebooks and on the website (where Markdown *outputs* are rendered without tables)."""
-
-    def __init__(self, markdown: str) -> None:
-        self.markdown = markdown
-
-    def _repr_markdown_(self) -> str:
-        return self.markdown
-
-    def _repr_html_(self) -> str:
-        return markdown_to_html(self.markdown)
-
-    def __repr__(self) -> str:
-        return self.markdown
-
-
-def show(markdown: str) -> Rich:
-    """Display helper of the chapters: ``show(text)`` as the last expression of a cell."""
-    return Rich(markdown)
-
-
-def _inline(text: str) -> str:
-    import html
-    import re
-
-    t = html.escape(text, quote=False)
-    t = re.sub(r"`([^`]+)`", r"<code>\1</code>", t)
-    t = re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", t)
-    return t
-
-
-def markdown_to_html(markdown: str) -> str:
-    """Convert the small Markdown subset of :class:`Rich` to HTML."""
-    out: list[str] = []
-    lines = markdown.strip().splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        if line.startswith("|"):
-            block = []
-            while i < len(lines) and lines[i].startswith("|"):
-                block.append([c.strip() for c in lines[i].strip().strip("|").split("|")])
-                i += 1
-            head, body = block[0], [r for r in block[1:] if not all(set(c) <= set("-: ") for c in r)]
-            out.append("<table class='table'><thead><tr>" + "".join(f"<th>{_inline(c)}</th>" for c in head)
-                       + "</tr></thead><tbody>"
-                       + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body)
-                       + "</tbody></table>")
-        elif line.startswith("* "):
-            items = []
-            while i < len(lines) and lines[i].startswith("* "):
-                items.append(lines[i][2:])
-                i += 1
-            out.append("<ul>" + "".join(f"<li>{_inline(t)}</li>" for t in items) + "</ul>")
-        elif not line.strip():
-            i += 1
-        else:
-            para = []
-            while i < len(lines) and lines[i].strip() and not lines[i].startswith(("|", "* ")):
-                para.append(lines[i])
-                i += 1
-            out.append(f"<p>{_inline(' '.join(para))}</p>")
-    return "\n".join(out)

@@ -1,6 +1,6 @@
 """ipywidgets panels for live exploration of the theory chapters in Colab / Jupyter.
 
-Each panel recomputes one figure of :mod:`gkl.viz.theory` (re-running the experiment of
+Each panel recomputes one figure of :mod:`gkl.figures.theory` (re-running the experiment of
 :mod:`gkl.toy` where the figure shows one) whenever a control moves. They need a
 **running kernel**: on the static website the controls are drawn but nothing is recomputed (the
 plotly slider figures of the chapters are the kernel-free version of the same explorations).
@@ -17,7 +17,7 @@ import ipywidgets
 import torch
 
 from gkl import toy
-from gkl.figures import theory
+from gkl.figures.theory import asymmetry, decoupling, kl_in_practice, weight_function
 
 __all__ = [
     "Panel",
@@ -82,7 +82,7 @@ def temperature_panel(student_logits: Sequence[float] = _DEFAULT_STUDENT, teache
     s, t = _vec(student_logits), _vec(teacher_logits)
 
     def make(temperature: float, confidence: float):
-        return theory.soft_label_temperature_figure(s, t * confidence, [temperature])
+        return kl_in_practice.soft_label_temperature_figure(s, t * confidence, [temperature])
 
     controls = {
         "temperature": w.FloatLogSlider(value=1.0, base=2, min=-2, max=4, step=0.25, description="T"),
@@ -97,7 +97,7 @@ def decoupling_panel(student_logits: Sequence[float] = _DEFAULT_STUDENT, teacher
     s, t = _vec(student_logits), _vec(teacher_logits)
 
     def make(shift: float, temperature: float, shifted_class: int):
-        return theory.decoupling_gradient_figure(s, t, [shift], temperature, shifted_class)
+        return decoupling.decoupling_gradient_figure(s, t, [shift], temperature, shifted_class)
 
     controls = {
         "shift": w.FloatSlider(value=0.0, min=-6, max=6, step=0.5, description="shift"),
@@ -113,7 +113,7 @@ def asymmetry_panel(student_logits: Sequence[float] = _DEFAULT_STUDENT, teacher_
     s, t = _vec(student_logits), _vec(teacher_logits)
 
     def make(confidence: float, gamma: float, temperature: float):
-        return theory.term_gradients_figure(s, t, [confidence], temperature, gamma, active=0)
+        return asymmetry.term_gradients_figure(s, t, [confidence], temperature, gamma, active=0)
 
     controls = {
         "confidence": w.FloatSlider(value=1.0, min=0.1, max=4.0, step=0.1, description="teacher ×"),
@@ -129,7 +129,7 @@ def weight_function_panel(teacher_logits: Sequence[float] = _DEFAULT_TEACHER):
     t = _vec(teacher_logits)
 
     def make(gamma: float, temperature: float, confidence: float):
-        return theory.weight_function_figure(t * confidence, [gamma], temperature)
+        return weight_function.weight_function_figure(t * confidence, [gamma], temperature)
 
     controls = {
         "gamma": w.FloatSlider(value=1.0, min=0.0, max=1.0, step=0.05, description="γ"),
@@ -147,7 +147,7 @@ def convergence_panel(seeds: Sequence[int] = (0, 1), num_samples: int = 32, step
         configs = [{"label": "KL", "loss": "kl"},
                    {"label": f"GKL γ={gamma:g}", "loss": "gkl", "gamma": gamma, "beta": beta}]
         res = toy.convergence_experiment(configs, seeds=seeds, num_samples=num_samples, steps=steps, lr=lr)
-        return theory.convergence_figure(res, kind)
+        return asymmetry.convergence_figure(res, kind)
 
     controls = {
         "gamma": w.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.1, description="γ"),
