@@ -1,7 +1,7 @@
 """Cost of one distillation step with GKL against the same step with KD.
 
 A step = teacher forward (no grad) + student forward + loss terms + backward + SGD update, exactly
-as :class:`gkl.distill.DistillObjective` runs it inside the engine (GKL with the class prior: the
+as :class:`gkl.methods.distill.objective.DistillObjective` runs it inside the engine (GKL with the class prior: the
 prior is updated every step). Steps of the two methods are **interleaved** (one KD step, one GKL
 step, ..., the first of each pair alternating), so drifts of the machine hit both alike, and the median over repeats is reported.
 
@@ -26,15 +26,14 @@ import time
 from typing import Callable
 
 import torch
-from torch import nn
 
-from gkl.distill import DistillConfig, build_distiller
+from gkl.methods.distill import build_distiller, distill_config
 from gkl.models import build_model
 
 METHODS = {
-    "kd": DistillConfig(method="kd", ce_weight=0.1, kd_weight=0.9, temperature=4.0),
+    "kd": distill_config("kd", ce_weight=0.1, kd_weight=0.9, temperature=4.0),
     # released resnet32x4 -> resnet8x4 setting: alpha 1, beta 16, gamma 0.05, prior on
-    "gkl": DistillConfig(method="gkl", alpha=1.0, beta=16.0, gamma=0.05, temperature=4.0, weight_temperature=4.0, prior=True),
+    "gkl": distill_config("gkl", alpha=1.0, beta=16.0, gamma=0.05, temperature=4.0, weight_temperature=4.0, prior=True),
 }
 
 
@@ -86,7 +85,6 @@ def bench(num_classes: int, student: str, teacher: str, input_shape, batch: int,
         s = build_model(student, num_classes).to(device)
         t = build_model(teacher, num_classes).to(device)
         d = build_distiller(s, t, cfg, num_classes).train()
-        d.start_epoch()
         opt = torch.optim.SGD(s.parameters(), lr=0.01, momentum=0.9)
         steps[name] = make_step(d, opt, x, y, device)
         losses[name] = make_loss_only(d, batch, num_classes, device)

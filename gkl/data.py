@@ -2,7 +2,7 @@ r"""Data sets for the training chapters: ``digits``, ``mnist1d``, ``cifar10``, `
 
 :func:`get_dataset` returns ``(train_set, test_set, info)``. Every set holds its whole data as tensors
 (all four fit in memory), yields ``(input, label)`` pairs and, for speed, whole batches through
-``__getitems__`` (use :func:`collate` as the ``DataLoader``'s ``collate_fn``; :mod:`gkl.engine` does).
+``__getitems__`` (use :func:`collate` as the ``DataLoader``'s ``collate_fn``; :mod:`gkl.training` does).
 
 * **Images are in** :math:`[0, 1]`; normalisation :math:`(x - \mu)/\sigma` with ``info.mean`` /
   ``info.std`` happens *inside* the model (:class:`gkl.models.Normalize`), so attacks work in pixel
@@ -77,6 +77,21 @@ class DatasetInfo:
 
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
+
+    def model_kwargs(self, normalize: bool = True, **extra: Any) -> dict[str, Any]:
+        """Builder arguments a model needs for this data: ``mean``/``std`` (the model normalises its
+        [0, 1] inputs; ``normalize=False`` gives 0/1, i.e. raw inputs as the released AT models take
+        them), ``in_channels`` for images with other than 3 channels, then ``extra``."""
+        image = len(self.input_shape) == 3
+        channels = self.input_shape[0] if image else len(self.mean)
+        if normalize:
+            kw: dict[str, Any] = {"mean": tuple(self.mean), "std": tuple(self.std)}
+        else:
+            kw = {"mean": (0.0,) * channels, "std": (1.0,) * channels}
+        if image and channels != 3:
+            kw["in_channels"] = channels
+        kw.update(extra)
+        return kw
 
     def as_dict(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in ("name", "num_classes", "input_shape", "mean", "std", "classes")}

@@ -10,14 +10,16 @@ import torch.nn.functional as F
 from torch import nn
 
 import gkl
-from gkl.distill import (
+from gkl.core.dkd import dkd_parts
+from gkl.methods.distill import (
+    DISTILLERS,
     DKD,
+    GKL,
+    IKL,
     KD,
-    DistillConfig,
-    GKLDistiller,
-    Vanilla,
+    StudentAlone,
     build_distiller,
-    dkd_parts,
+    distill_config,
     warmup_factor,
 )
 
@@ -35,16 +37,20 @@ def _batch(b: int = 12, c: int = 5, seed: int = 1):
 
 
 ALL = [
-    DistillConfig(method="kd", temperature=4.0),
-    DistillConfig(method="dkd", alpha=1.0, beta=8.0, temperature=4.0, warmup=2),
-    DistillConfig(method="ikl", alpha=1.0, beta=4.0, temperature=4.0),
-    DistillConfig(method="ikl", alpha=1.0, beta=4.0, temperature=4.0, weight_temperature=4.0, prior=True, warmup=2),
-    DistillConfig(method="gkl", alpha=1.0, beta=4.0, gamma=0.2, prior=True, warmup=3),
-    DistillConfig(method="gkl", alpha=2.0, beta=1.0, gamma=0.5, prior=False),
+    distill_config("kd", temperature=4.0),
+    distill_config("dkd", alpha=1.0, beta=8.0, temperature=4.0, warmup=2),
+    distill_config("ikl", alpha=1.0, beta=4.0, temperature=4.0),
+    distill_config("ikl", alpha=1.0, beta=4.0, temperature=4.0, weight_temperature=4.0, prior=True, warmup=2),
+    distill_config("gkl", alpha=1.0, beta=4.0, gamma=0.2, prior=True, warmup=3),
+    distill_config("gkl", alpha=2.0, beta=1.0, gamma=0.5, prior=False),
 ]
 
 
-@pytest.mark.parametrize("config", ALL, ids=lambda c: f"{c.method}-prior{c.prior}-w{c.warmup}")
+def _config_id(c) -> str:
+    return f"{c.method}-prior{getattr(c, 'prior', None)}-w{getattr(c, 'warmup', 0)}"
+
+
+@pytest.mark.parametrize("config", ALL, ids=_config_id)
 def test_teacher_frozen_in_eval_and_gradients_only_to_student(config):
     student, teacher = _nets()
     d = build_distiller(student, teacher, config, num_classes=5)
@@ -73,14 +79,14 @@ def test_teacher_frozen_in_eval_and_gradients_only_to_student(config):
 def test_teacher_output_is_deterministic_eval_mode():
     # Dropout in the teacher would make two calls differ if it were in train mode.
     student, teacher = _nets()
-    d = KD(student, teacher, DistillConfig(method="kd")).train()
+    d = KD(student, teacher, distill_config("kd")).train()
     x, _ = _batch()
     assert torch.equal(d.teacher_logits(x), d.teacher_logits(x))
 
 
 def test_kd_term_is_T2_times_kl():
     student, teacher = _nets()
-    d = KD(student, teacher, DistillConfig(method="kd", temperature=3.0, kd_weight=0.9, ce_weight=0.1)).train()
+    d = KD(student, teacher, distill_config("kd", temperature=3.0, kd_weight=0.9, ce_weight=0.1)).train()
     x, y = _batch()
     logits, terms = d.forward_train(x, y)
     with torch.no_grad():
@@ -133,7 +139,7 @@ def test_dkd_zero_when_student_equals_teacher_and_warmup():
 
 def test_dkd_warmup_scales_terms():
     student, teacher = _nets()
-    d = DKD(student, teacher, DistillConfig(method="dkd", alpha=1.0, beta=8.0, warmup=4)).eval()  # no dropout noise
+    d = DKD(student, teacher, distill_config("dkd", alpha=1.0, beta=8.0, warmup=4)).eval()  # no dropout noise
     x, y = _batch()
     _, t1 = d.forward_train(x, y, epoch=1)
     _, t4 = d.forward_train(x, y, epoch=4)
@@ -143,8 +149,8 @@ def test_dkd_warmup_scales_terms():
 
 def test_gkl_terms_match_package_loss_and_prior_rolls_over():
     student, teacher = _nets()
-    cfg = DistillConfig(method="gkl", alpha=1.5, beta=4.0, gamma=0.3, temperature=2.0, weight_temperature=3.0, prior=True, warmup=2)
-    d = GKLDistiller(student, teacher, cfg, num_classes=5).train()
+    cfg = distill_config("gkl", alpha=1.5, beta=4.0, gamma=0.3, temperature=2.0, weight_temperature=3.0, prior=True, warmup=2)
+    d = GKL(student, teacher, cfg, num_classes=5).train()
     x, y = _batch()
     logits, terms = d.forward_train(x, y, epoch=1)
     with torch.no_grad():
@@ -174,59 +180,71 @@ def test_gkl_terms_match_package_loss_and_prior_rolls_over():
 
 def test_gkl_prior_state_roundtrip():
     student, teacher = _nets()
-    cfg = DistillConfig(method="gkl", gamma=0.5, prior=True)
-    d = GKLDistiller(student, teacher, cfg, num_classes=5).train()
+    cfg = distill_config("gkl", gamma=0.5, prior=True)
+    d = GKL(student, teacher, cfg, num_classes=5).train()
     x, y = _batch()
     d.forward_train(x, y)
     d.end_epoch()
     d.forward_train(x, y)
     state = d.states()["prior"].state_dict()
-    d2 = GKLDistiller(*_nets(), cfg, num_classes=5)
+    d2 = GKL(*_nets(), cfg, num_classes=5)
     d2.states()["prior"].load_state_dict(state)
     assert d2.prior.num_samples == d.prior.num_samples
     assert torch.equal(d2.prior.current, d.prior.current)
     assert not torch.allclose(d2.prior.current, torch.full((5, 5), 0.2))
     # methods without a prior have no state besides their modules
-    assert build_distiller(*_nets(), DistillConfig(method="gkl", prior=False), 5).states() == {}
-    assert build_distiller(*_nets(), DistillConfig(method="kd"), 5).states() == {}
+    assert build_distiller(*_nets(), distill_config("gkl", prior=False), 5).states() == {}
+    assert build_distiller(*_nets(), distill_config("kd"), 5).states() == {}
 
 
 def test_ikl_defaults_are_the_released_ikl_and_gamma_is_one():
-    assert DistillConfig(method="ikl", gamma=0.1).gamma == 1.0
+    # IKL has no γ setting: its weight exponent is 1
+    with pytest.raises(ValueError, match="'ikl' has no setting gamma"):
+        distill_config("ikl", gamma=0.1)
+    ikl_distiller = build_distiller(*_nets(), distill_config("ikl"), 5)
+    assert type(ikl_distiller) is IKL and ikl_distiller.gamma == 1.0
+    assert build_distiller(*_nets(), distill_config("gkl", gamma=0.3), 5).gamma == 0.3
     # released IKL (DKLv1) defaults: no class prior, T2 = 100; GKL's: prior on, T2 = 4
-    ikl = DistillConfig(method="ikl")
+    ikl = distill_config("ikl")
     assert (ikl.prior, ikl.weight_temperature) == (False, 100.0)
-    g = DistillConfig(method="gkl")
+    g = distill_config("gkl")
     assert (g.prior, g.weight_temperature) == (True, 4.0)
-    assert DistillConfig(method="ikl", prior=True, weight_temperature=1.0).prior is True  # explicit values win
-    assert DistillConfig.from_dict(ikl.to_dict()) == ikl  # concrete values round-trip
+    assert distill_config("ikl", prior=True, weight_temperature=1.0).prior is True  # explicit values win
+    assert distill_config("ikl", prior=None).prior is False  # None: the method's default
+    assert DISTILLERS.from_dict(ikl.to_dict()) == ikl  # concrete values round-trip
+    assert ikl.to_dict() == {"method": "ikl", "ce_weight": 1.0, "alpha": 1.0, "beta": 1.0, "temperature": 4.0,
+                             "weight_temperature": 100.0, "prior": False, "warmup": 0}
     with pytest.raises(ValueError, match="prior"):
-        DistillConfig(method="gkl", prior="yes")
+        distill_config("gkl", prior="yes")
+    with pytest.raises(ValueError, match="warmup must be an int >= 0"):
+        distill_config("dkd", warmup=1.5)
     student, teacher = _nets()
-    d = build_distiller(student, teacher, DistillConfig(method="gkl", prior=False, gamma=0.0), 5)
+    d = build_distiller(student, teacher, distill_config("gkl", prior=False, gamma=0.0), 5)
     assert d.prior is None
     x, y = _batch()
     _, terms = d.forward_train(x, y)
     assert set(terms) == {"ce", "kd_ce", "kd_wmse"}
 
 
-def test_vanilla_needs_no_teacher_and_config_validation():
+def test_student_alone_needs_no_teacher_and_config_validation():
     student, _ = _nets()
     d = build_distiller(student, None, {"method": "none"}, 5)
-    assert isinstance(d, Vanilla)
+    assert isinstance(d, StudentAlone)
     x, y = _batch()
     _, terms = d.forward_train(x, y)
     assert set(terms) == {"ce"}
     with pytest.raises(ValueError, match="needs a teacher"):
-        build_distiller(student, None, DistillConfig(method="kd"), 5)
+        build_distiller(student, None, distill_config("kd"), 5)
     with pytest.raises(ValueError, match="unknown distillation method"):
-        DistillConfig(method="fitnet")
+        distill_config("fitnet")
     with pytest.raises(ValueError, match="temperature"):
-        DistillConfig(temperature=0.0)
+        distill_config("kd", temperature=0.0)
     with pytest.raises(ValueError, match="beta"):
-        DistillConfig(beta=-1.0)
-    with pytest.raises(ValueError, match="unknown DistillConfig fields"):
-        DistillConfig.from_dict({"method": "kd", "tau": 2})
+        distill_config("dkd", beta=-1.0)
+    with pytest.raises(ValueError, match="has no setting tau"):
+        DISTILLERS.from_dict({"method": "kd", "tau": 2})
+    with pytest.raises(ValueError, match="has no setting alpha"):
+        distill_config("kd", alpha=1.0)  # DKD's and IKL's alpha is not KD's
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,20 +252,11 @@ def test_vanilla_needs_no_teacher_and_config_validation():
 # ---------------------------------------------------------------------------------------------
 import json  # noqa: E402
 
-import gkl.distill as distill_mod  # noqa: E402
-
 from gkl import cli  # noqa: E402
-from gkl.distill import (  # noqa: E402
-    AUGMENTATIONS,
-    CONFIGS,
-    PROFILES,
-    mix_majority,
-    random_shift_1d,
-    run_grid,
-    student_report,
-    summarize,
-    train_student,
-)
+from gkl.experiments import distill as distill_mod  # noqa: E402
+from gkl.experiments.distill import CONFIGS, PROFILES, run_grid, student_report, summarize  # noqa: E402
+from gkl.methods.distill.objective import AUGMENTATIONS, mix_majority, random_shift_1d  # noqa: E402
+from gkl.methods.distill.train import train_student  # noqa: E402
 from gkl.training import read_metrics  # noqa: E402
 
 DIGITS_TRAIN = dict(epochs=2, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0, seed=0)
@@ -276,8 +285,8 @@ def test_augmentations_keep_shapes_and_are_seeded():
 
 @pytest.mark.parametrize("method", [pytest.param("kd", marks=pytest.mark.slow), pytest.param("dkd", marks=pytest.mark.slow), "gkl"])
 def test_resume_matches_uninterrupted_run(tmp_path, digits_teacher, method):
-    cfg = {"kd": DistillConfig(method="kd"), "dkd": DistillConfig(method="dkd", warmup=2),
-           "gkl": DistillConfig(method="gkl", gamma=0.3, beta=2.0, prior=True, warmup=2)}[method]
+    cfg = {"kd": distill_config("kd"), "dkd": distill_config("dkd", warmup=2),
+           "gkl": distill_config("gkl", gamma=0.3, beta=2.0, prior=True, warmup=2)}[method]
     kw = dict(distill=cfg, teacher=digits_teacher, augment="mix")
     full = train_student("digits", "mnist1d_mlp", MLP_S, DIGITS_TRAIN, out_dir=tmp_path / "full", **kw)
     train_student("digits", "mnist1d_mlp", MLP_S, DIGITS_TRAIN, out_dir=tmp_path / "cut", stop_after=1, **kw)
@@ -333,6 +342,11 @@ def test_cli_distill_and_errors(tmp_path, monkeypatch, capsys):
         (["distill", "--dataset", "digits", "--student", "nope", "--out", str(tmp_path / "e"), "--method", "none"], "unknown model"),
         (base + teacher + ["--method", "gkl", "--temperature", "0", "--out", str(tmp_path / "f")], "temperature"),
         (base + teacher + ["--method", "fitnet", "--out", str(tmp_path / "f")], "invalid choice"),
+        (base + teacher + ["--method", "kd", "--gamma", "0.5", "--out", str(tmp_path / "f")],
+         "--gamma does not apply to method kd"),
+        (base + teacher + ["--method", "ikl", "--gamma", "0.5", "--kd-weight", "1", "--out", str(tmp_path / "f")],
+         "--kd-weight, --gamma do not apply to method ikl"),
+        (base + teacher + ["--method", "gkl", "--prior", "--no-prior", "--out", str(tmp_path / "f")], "not allowed"),
         (base + teacher + ["--student-kwargs", "{bad", "--method", "kd", "--out", str(tmp_path / "f")], "not valid JSON"),
         (base + teacher + ["--config", "cifar100/resnet56-resnet20", "--method", "kd", "--out", str(tmp_path / "f")], "is for 'cifar100'"),
     ]
@@ -369,7 +383,8 @@ def test_ikl_configs_are_the_released_ikl(name, alpha, beta):
     from gkl import reported
 
     i = CONFIGS[name].methods["ikl"]
-    assert (i.alpha, i.beta, i.gamma, i.temperature, i.weight_temperature, i.prior, i.warmup) == (alpha, beta, 1, 4, 100, False, 20)
+    assert (i.alpha, i.beta, i.temperature, i.weight_temperature, i.prior, i.warmup) == (alpha, beta, 4, 100, False, 20)
+    assert not hasattr(i, "gamma")  # IKL's weight exponent is 1, not a setting
     row = reported.load("released_configs").where(task="KD", method="IKL", student=CONFIGS[name].student_arch)
     assert len(row) == 1
     assert (row[0]["alpha"], row[0]["beta"], row[0]["weight_temperature"], row[0]["prior"]) == (alpha, beta, 100, False)
@@ -390,11 +405,17 @@ def test_cli_help_states_the_ikl_defaults(capsys):
         cli.main(["distill", "--help"])
     assert exc.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "released IKL (DKLv1)" in out and "no class prior, T2 100" in out
+    assert "ikl: 1 × CE + λ·(1 × soft-label CE + 4 × wMSE), T 4, no class prior (per-sample weights at T2 100)" in out
+    assert "gkl: 1 × CE + λ·(1 × soft-label CE + 4 × wMSE, γ 0.2), T 4, class prior at T2 4" in out
+    # every flag name of the flat config still exists, each says which methods it applies to
+    for flag in ("--alpha", "--beta", "--gamma", "--temperature", "--weight-temperature", "--ce-weight", "--kd-weight",
+                 "--warmup", "--prior", "--no-prior"):
+        assert f" {flag} " in out, flag
+    assert "dkd: TCKD weight; ikl, gkl: weight of the soft-label CE" in out
 
 
 def test_checkpoint_holds_one_prior_rolled_for_the_next_epoch(tmp_path, digits_teacher):
-    cfg = DistillConfig(method="gkl", gamma=0.3, beta=2.0, prior=True, warmup=2)
+    cfg = distill_config("gkl", gamma=0.3, beta=2.0, prior=True, warmup=2)
     train_student("digits", "mnist1d_mlp", MLP_S, DIGITS_TRAIN, distill=cfg, teacher=digits_teacher,
                   out_dir=tmp_path / "run", stop_after=1)
     ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
@@ -451,7 +472,7 @@ class _R:
 
 
 def test_paired_verdicts():
-    from gkl.distill import difference_sentence, paired_verdict, verdict_between
+    from gkl.experiments.distill import difference_sentence, paired_verdict, verdict_between
 
     assert paired_verdict([0.9, 0.91, 0.92], [0.8, 0.81, 0.79]) == "ahead"
     assert paired_verdict([0.8, 0.81, 0.79], [0.9, 0.91, 0.92]) == "behind"
@@ -481,6 +502,9 @@ def test_summaries_and_comparison():
     assert cmp[0]["method"] == "kd" and cmp[0]["wins"] == 2 and cmp[0]["verdict"] == "better"
     assert "| kd |" in distill_mod.format_comparison(cmp)
     assert "80.50 ± 0.71" in distill_mod.format_table(rows)
+    one = distill_mod.summarize({"kd": [_R(_fake_histories()["kd"][0])]})
+    assert one[0]["std"] == 0.0 and one[0]["n"] == 1  # gkl.experiments.stats.mean_std: no spread from one seed
+    assert "(one seed)" in distill_mod.format_table(one) and "±" not in distill_mod.format_table(one)
     with pytest.raises(ValueError, match="baseline"):
         distill_mod.compare_to(res, "dkd")
 
@@ -554,13 +578,13 @@ def test_ablation_sweeps_reuse_distillation_configs():
 
 
 def test_run_grid_loads_finished_runs_without_workers(tmp_path, monkeypatch):
-    from gkl.distill import Profile
+    from gkl.experiments.distill import Profile
 
     p = Profile(
         name="digits-cache", dataset="digits", teacher_arch="mnist1d_mlp", teacher_kwargs=MLP_T,
         teacher_train={**DIGITS_TRAIN, "epochs": 1}, student_arch="mnist1d_mlp", student_kwargs=MLP_S,
         train={k: v for k, v in DIGITS_TRAIN.items() if k != "seed"} | {"epochs": 1},
-        methods={"none": DistillConfig(method="none"), "gkl": DistillConfig(method="gkl", gamma=0.5)}, seeds=(0, 1),
+        methods={"none": distill_config("none"), "gkl": distill_config("gkl", gamma=0.5)}, seeds=(0, 1),
     )
     first = run_grid(p, runs_dir=tmp_path, workers=1)
     import concurrent.futures
@@ -575,7 +599,7 @@ def test_run_grid_loads_finished_runs_without_workers(tmp_path, monkeypatch):
 
 
 def test_show_renders_tables_as_html():
-    from gkl.figures.distill import markdown_to_html, show
+    from gkl.figures.markdown import markdown_to_html, show
 
     md = "Some **bold** `x<y`\n\n| a | b |\n|---|---|\n| 1 | **2** |\n\n* one\n* two"
     html = markdown_to_html(md)
@@ -588,16 +612,93 @@ def test_show_renders_tables_as_html():
 
 @pytest.mark.slow
 def test_parallel_grid_equals_serial(tmp_path):
-    from gkl.distill import Profile
+    from gkl.experiments.distill import Profile
 
     p = Profile(
         name="digits-tiny", dataset="digits", teacher_arch="mnist1d_mlp", teacher_kwargs=MLP_T,
         teacher_train=DIGITS_TRAIN, student_arch="mnist1d_mlp", student_kwargs=MLP_S,
         train={k: v for k, v in DIGITS_TRAIN.items() if k != "seed"},
-        methods={"none": DistillConfig(method="none"), "gkl": DistillConfig(method="gkl", gamma=0.5)},
+        methods={"none": distill_config("none"), "gkl": distill_config("gkl", gamma=0.5)},
         augment="mix", seeds=(0, 1),
     )
     par = run_grid(p, runs_dir=tmp_path / "a", workers=2)
     ser = run_grid(p, runs_dir=tmp_path / "b", workers=1)
     strip = lambda rs: [[{k: v for k, v in h.items() if k != "time_s"} for h in r.history] for r in rs]  # noqa: E731
     assert all(strip(par[k]) == strip(ser[k]) for k in p.methods)
+
+
+# ---------------------------------------------------------------------------------------------
+# A new distiller is one class registered from anywhere: build, engine, CLI and run cache find it
+# ---------------------------------------------------------------------------------------------
+import dataclasses  # noqa: E402
+
+from gkl.experiments.distill import run_dir  # noqa: E402
+from gkl.methods.distill import DistillConfig, Distiller, describe, param  # noqa: E402
+
+
+@dataclasses.dataclass
+class _ScaledKDConfig(DistillConfig):
+    scale: float = param(0.5, "weight of the throw-away term")
+    temperature: float = param(2.0, "T of the soft labels", strict=True)
+
+
+class _ScaledKD(Distiller):
+    """A throw-away distiller: ``kd`` = scale · KL at temperature T (no T²)."""
+
+    name = "scaled_kd_test"
+    label = "scaled KD (test)"
+    Config = _ScaledKDConfig
+
+    def kd_terms(self, student_logits, teacher_logits, targets, epoch, training):
+        return {"kd": self.config.scale * gkl.kl_div(student_logits, teacher_logits, self.config.temperature)}
+
+
+@pytest.fixture
+def throwaway():
+    DISTILLERS.register(_ScaledKD)
+    try:
+        yield _ScaledKD
+    finally:
+        DISTILLERS.unregister(_ScaledKD.name)
+    assert _ScaledKD.name not in DISTILLERS
+
+
+def test_a_registered_distiller_runs_through_engine_cli_and_cache(throwaway, digits_teacher, tmp_path, monkeypatch,
+                                                                  capsys):
+    p = PROFILES["cpu"]
+    keys_before = {k: run_dir(p, c, 0, tmp_path, "t") for k, c in p.methods.items()}
+    cfg = distill_config("scaled_kd_test", scale=0.25)
+    assert cfg.to_dict() == {"method": "scaled_kd_test", "ce_weight": 1.0, "scale": 0.25, "temperature": 2.0}
+    assert describe(cfg) == "ce_weight 1, scale 0.25, temperature 2"
+    with pytest.raises(ValueError, match="scale must be a finite number >= 0"):
+        distill_config("scaled_kd_test", scale=-1.0)
+    # the engine: named terms are logged, the teacher stays frozen
+    r = train_student("digits", "mnist1d_mlp", MLP_S, {**DIGITS_TRAIN, "epochs": 1}, distill=cfg, teacher=digits_teacher)
+    assert {"train_ce", "train_kd", "test_acc"} <= set(r.history[-1])
+    # the run cache: its own folder; the registered methods' keys are unchanged
+    assert run_dir(p, cfg, 0, tmp_path, "t").name.startswith("scaled_kd_test-s0-")
+    assert {k: run_dir(p, c, 0, tmp_path, "t") for k, c in p.methods.items()} == keys_before
+    # the command line: --method offers it, its field became a flag, which other methods refuse
+    monkeypatch.setenv("GKL_RUNS_DIR", str(tmp_path / "runs"))
+    base = ["distill", "--dataset", "digits", "--student", "mnist1d_mlp", "--student-kwargs", json.dumps(MLP_S),
+            "--epochs", "1", "--teacher", "mnist1d_mlp", "--teacher-kwargs", json.dumps(MLP_T)]
+    args = cli.build_parser().parse_args(base + ["--method", "scaled_kd_test", "--scale", "0.1", "--out", "x"])
+    assert (args.method, args.scale) == ("scaled_kd_test", 0.1)
+    code, out, err = _cli(base + ["--method", "scaled_kd_test", "--scale", "0.1", "--out", str(tmp_path / "a")], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert "train_kd" in rows[-1]
+    code, _, err = _cli(base + ["--method", "kd", "--scale", "0.1", "--out", str(tmp_path / "b")], capsys)
+    assert code == 2 and "--scale does not apply to method kd" in err
+
+
+def test_run_keys_hash_only_the_methods_own_config(tmp_path):
+    p = PROFILES["cpu"]
+    kd, gkl_cfg = p.methods["kd"], p.methods["gkl"]
+    assert set(kd.to_dict()) == {"method", "ce_weight", "kd_weight", "temperature"}
+    a = run_dir(p, kd, 0, tmp_path, "t")
+    assert run_dir(p, kd.replace(kd_weight=2.0), 0, tmp_path, "t") != a
+    assert run_dir(p, kd, 0, tmp_path, "other teacher") != a
+    none = p.methods["none"]
+    assert run_dir(p, none, 0, tmp_path, "t") == run_dir(p, none, 0, tmp_path, "other")  # no teacher, no key part
+    assert run_dir(p, gkl_cfg, 0, tmp_path, "t").name.startswith("gkl-s0-")

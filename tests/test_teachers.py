@@ -7,8 +7,8 @@ import shutil
 import pytest
 import torch
 
-from gkl.training.checkpoint import load_checkpoint, save_checkpoint
 from gkl.experiments.teachers import TeacherSpec, get_teacher, load_teacher, state_dict_sha256, teacher_dir
+from gkl.training.checkpoint import load_checkpoint, save_checkpoint
 
 TRAIN = dict(epochs=1, batch_size=128, optimizer="adam", lr=1e-2, weight_decay=0.0, seed=0)
 

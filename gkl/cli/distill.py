@@ -1,13 +1,223 @@
-"""``python -m gkl distill``: knowledge distillation of one student."""
+"""``python -m gkl distill``: knowledge distillation of one student.
+
+``--method`` offers every distiller registered in :data:`gkl.methods.distill.DISTILLERS`, and the
+method flags (``--alpha``, ``--weight-temperature``, ``--prior/--no-prior`` ...) are generated from
+the fields of their config dataclasses (help text: the field's ``metadata["help"]``). A flag that the
+chosen method's config lacks is a one-line error (``--gamma does not apply to method kd``).
+"""
 
 from __future__ import annotations
 
-__all__ = ["add_parser"]
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from gkl.cli.common import CLIError
+
+__all__ = ["add_parser", "run", "method_flags"]
+
+
+def method_flags() -> dict[str, dict[str, Any]]:
+    """The union of the registered methods' config fields: ``dest -> {"kind", "help", "defaults"}``,
+    ``help`` mapping each help text to the methods that share it, ``defaults`` each method's default."""
+    from gkl.methods.distill import DISTILLERS
+
+    flags: dict[str, dict[str, Any]] = {}
+    for method in DISTILLERS:
+        for f in dataclasses.fields(DISTILLERS[method].Config):
+            kind = type(f.default)
+            spec = flags.setdefault(f.name, {"kind": kind, "help": {}, "defaults": {}})
+            if spec["kind"] is not kind:
+                raise ValueError(f"setting {f.name!r} is a {kind.__name__} for {method} but a "
+                                 f"{spec['kind'].__name__} for {', '.join(spec['defaults'])}")
+            spec["help"].setdefault(f.metadata.get("help", f.name), []).append(method)
+            spec["defaults"][method] = f.default
+    return flags
+
+
+def _flag_help(spec: dict[str, Any]) -> str:
+    """``"dkd: TCKD weight; ikl, gkl: weight of the soft-label CE"`` (the starting values: ``--method``'s help)."""
+    return "; ".join(f"{', '.join(methods)}: {h}" for h, methods in spec["help"].items())
+
+
+def _add_method_flags(p: argparse.ArgumentParser) -> None:
+    for dest, spec in method_flags().items():
+        flag = "--" + dest.replace("_", "-")
+        try:
+            if spec["kind"] is bool:
+                g = p.add_mutually_exclusive_group()
+                g.add_argument(flag, dest=dest, action="store_true", default=None, help=_flag_help(spec))
+                g.add_argument("--no-" + flag[2:], dest=dest, action="store_false", help=f"switch {flag} off")
+            else:
+                p.add_argument(flag, dest=dest, type=spec["kind"], default=None, help=_flag_help(spec))
+        except argparse.ArgumentError:
+            raise ValueError(f"the distillation setting {dest!r} clashes with the command-line flag {flag}") from None
+
+
+def _method_help() -> str:
+    from gkl.experiments.distill import DEFAULT_METHOD_CONFIGS
+    from gkl.methods.distill import describe
+
+    settings = "; ".join(f"{m}: {describe(c)}" for m, c in DEFAULT_METHOD_CONFIGS.items())
+    return ("distillation method; without --config each method starts from its setting in the CPU profile, "
+            "the released resnet56->resnet20 CIFAR-100 hyper-parameters (warm-up 5 of 60 epochs): "
+            f"{settings}; any other registered method from its config's defaults")
 
 
 def add_parser(sub) -> None:
-    from gkl import distill
+    from gkl.methods.distill import DISTILLERS
+    from gkl.methods.distill.objective import AUGMENTATIONS
 
-    p = sub.add_parser("distill", help="knowledge distillation (KD, DKD, IKL, GKL)")
-    distill.add_cli_arguments(p)
-    p.set_defaults(func=lambda args: distill.run_cli(args))
+    p = sub.add_parser("distill", help="knowledge distillation (" + ", ".join(
+        DISTILLERS[m].label for m in DISTILLERS if DISTILLERS[m].needs_teacher) + ")")
+    p.add_argument("--dataset", required=True, choices=["mnist1d", "digits", "cifar100"], help="data set")
+    p.add_argument("--teacher", help="teacher.pt file, or an architecture name to train (and cache) a teacher")
+    p.add_argument("--teacher-kwargs", default="{}", help="JSON arguments of the teacher architecture")
+    p.add_argument("--teacher-epochs", type=int, default=None, help="epochs of a teacher trained here (default: --epochs)")
+    p.add_argument("--student", required=True, help="student architecture (registered model name)")
+    p.add_argument("--student-kwargs", default="{}", help='JSON arguments of the student, e.g. \'{"width": 8}\'')
+    p.add_argument("--method", default="kd", choices=list(DISTILLERS.names()), help=_method_help())
+    p.add_argument("--config", default=None, help="named released configuration, e.g. cifar100/resnet32x4-resnet8x4")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="output folder (metrics.jsonl, checkpoint.pt)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a checkpoint")
+    p.add_argument("--lr", type=float, default=None, help="learning rate")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size")
+    p.add_argument("--weight-decay", type=float, default=None, help="weight decay")
+    p.add_argument("--optimizer", choices=["sgd", "adam", "adamw"], default=None)
+    p.add_argument("--augment", choices=list(AUGMENTATIONS), default=None, help="batch augmentation")
+    p.add_argument("--train-subset", type=int, default=None, help="train the student on this many samples")
+    p.add_argument("--data-root", default=None, help="folder of CIFAR data")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: automatic)")
+    p.add_argument("--progress", action="store_true", help="show progress bars")
+    _add_method_flags(p)
+    p.set_defaults(func=run)
+
+
+def _json_arg(text: str, name: str) -> dict[str, Any]:
+    try:
+        v = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{name} is not valid JSON: {err.msg}") from None
+    if not isinstance(v, dict):
+        raise ValueError(f"{name} must be a JSON object")
+    return v
+
+
+def _named_profile(args):
+    """The profile of ``--config`` (``None`` without it)."""
+    from gkl.experiments.distill import CONFIGS
+
+    if args.config is None:
+        return None
+    if args.config not in CONFIGS:
+        raise ValueError(f"unknown config {args.config!r}; available: {', '.join(CONFIGS)}")
+    named = CONFIGS[args.config]
+    if named.dataset != args.dataset:
+        raise ValueError(f"config {args.config!r} is for {named.dataset!r}, not {args.dataset!r}")
+    return named
+
+
+def _method_config(args, named):
+    """The method's config: from ``--config``, else the CPU profile, else its defaults; then the flags."""
+    from gkl.experiments.distill import DEFAULT_METHOD_CONFIGS
+    from gkl.methods.distill import distill_config
+
+    base = named.methods.get(args.method) if named is not None else None
+    base = base or DEFAULT_METHOD_CONFIGS.get(args.method) or distill_config(args.method)
+    changes = {k: getattr(args, k) for k in method_flags() if getattr(args, k, None) is not None}
+    own = {f.name for f in dataclasses.fields(base)}
+    foreign = ["--" + k.replace("_", "-") for k in changes if k not in own]
+    if foreign:
+        raise CLIError(f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to method {args.method}")
+    return base.replace(**changes)
+
+
+def _train_settings(args, named) -> dict[str, Any]:
+    """The schedule: ``--config``'s (milestones scaled to ``--epochs``) or the data set's default, then the flags."""
+    from gkl.experiments.distill import DEFAULT_TRAIN
+
+    train = dict(named.train) if named is not None else dict(DEFAULT_TRAIN.get(args.dataset, {}))
+    for k, v in (("epochs", args.epochs), ("lr", args.lr), ("batch_size", args.batch_size),
+                 ("weight_decay", args.weight_decay), ("optimizer", args.optimizer)):
+        if v is not None:
+            train[k] = v
+    if args.epochs is not None and named is not None and train.get("milestones"):
+        # scale a multistep schedule to the shorter run
+        full = named.train["epochs"]
+        train["milestones"] = [max(1, round(m * args.epochs / full)) for m in named.train["milestones"]]
+    train["seed"] = args.seed
+    train.setdefault("epochs", 10)
+    if train["epochs"] < 1:
+        raise ValueError(f"--epochs must be >= 1, got {train['epochs']}")
+    return train
+
+
+def _teacher(args, named, train: dict[str, Any], num_classes: int):
+    """``(model, weights hash)`` of ``--teacher``: a teacher file, or an architecture trained (and cached) here."""
+    from gkl.experiments.teachers import TeacherSpec, get_teacher, load_teacher
+    from gkl.models import available_models
+
+    path = Path(args.teacher)
+    if path.suffix in (".pt", ".pth") or path.exists():
+        loaded = load_teacher(path, dataset=args.dataset, num_classes=num_classes)
+        return loaded.model, loaded.weights_sha256
+    if args.teacher not in available_models():
+        raise ValueError(f"--teacher {args.teacher!r} is neither a file nor a registered model")
+    tkw = _json_arg(args.teacher_kwargs, "--teacher-kwargs")
+    if named is not None and args.teacher == named.teacher_arch:
+        ttrain = dict(named.teacher_train)
+        tkw = tkw or dict(named.teacher_kwargs)
+    else:
+        ttrain = {k: v for k, v in train.items() if k != "seed"}
+        ttrain["seed"] = 0
+    if args.teacher_epochs is not None:
+        ttrain["epochs"] = args.teacher_epochs
+    spec = TeacherSpec(args.dataset, args.teacher, tkw, ttrain, None)
+    loaded = get_teacher(spec, progress=args.progress, device=args.device, data_root=args.data_root)
+    return loaded.model, loaded.weights_sha256
+
+
+def run(args) -> int:
+    """Run ``python -m gkl distill`` from parsed ``args``; returns the exit code (0).
+
+    Raises :class:`CLIError` / ``ValueError`` / ``FileNotFoundError`` with a one-line message on bad
+    input (:func:`gkl.cli.main` turns them into ``gkl: error: ...`` and exit code 2).
+    """
+    from gkl.methods.distill import DISTILLERS
+    from gkl.methods.distill.train import load_data, train_student
+    from gkl.models import build_model
+
+    named = _named_profile(args)
+    config = _method_config(args, named)
+    train = _train_settings(args, named)
+    student_kwargs = _json_arg(args.student_kwargs, "--student-kwargs")
+    if named is not None and args.student == named.student_arch and not student_kwargs:
+        student_kwargs = dict(named.student_kwargs)
+    _, _, info = load_data(args.dataset, None, args.data_root, args.seed)
+    build_model(args.student, info.num_classes, **student_kwargs)  # validates name and arguments
+
+    teacher: Optional[Any] = None
+    teacher_hash: Optional[str] = None
+    if DISTILLERS[config.method].needs_teacher:
+        if not args.teacher:
+            raise ValueError(f"method {config.method!r} needs --teacher (a teacher.pt file or an architecture)")
+        teacher, teacher_hash = _teacher(args, named, train, info.num_classes)
+
+    out = Path(args.out)
+    if (out / "checkpoint.pt").exists() and not (args.resume or args.overwrite):
+        raise ValueError(f"{out / 'checkpoint.pt'} exists: pass --resume to continue it or --overwrite")
+    if args.overwrite and (out / "checkpoint.pt").exists():
+        (out / "checkpoint.pt").unlink()
+    result = train_student(
+        args.dataset, args.student, student_kwargs, train, distill=config, teacher=teacher, teacher_hash=teacher_hash,
+        augment=args.augment, train_subset=args.train_subset, out_dir=out, resume=args.resume,
+        progress=args.progress, device=args.device, data_root=args.data_root,
+    )
+    last = result.history[-1]
+    print(f"epoch {last['epoch']}: train_loss {last['train_loss']:.4f}, test_acc {last['test_acc']:.4f} -> {out}")
+    return 0

@@ -1,10 +1,10 @@
-r"""Teachers for distillation: trained once by :mod:`gkl.engine`, saved with a content hash, reused.
+r"""Teachers for distillation: trained once by :mod:`gkl.training`, saved with a content hash, reused.
 
 A teacher is described by a :class:`TeacherSpec` (data set, architecture and its arguments, the
 training recipe, the seed). :func:`get_teacher` looks in the cache
-``gkl.engine.default_runs_dir() / "teachers" / <dataset>-<arch>-<spec hash>/``; if no valid teacher
-is there it trains one (the student trained alone, with the same engine) and writes
-``teacher.pt``:
+``gkl.training.default_runs_dir() / "teachers" / <dataset>-<arch>-<spec hash>/``; if no valid teacher
+is there it trains one (the student trained alone: :func:`gkl.methods.distill.train.train_student`)
+and writes ``teacher.pt``:
 
 * ``spec`` and ``spec_hash`` — SHA-256 of the canonical JSON of the spec (the cache key);
 * ``weights_sha256`` — SHA-256 over the names, dtypes, shapes and bytes of every tensor of the
@@ -27,6 +27,7 @@ from typing import Any, Mapping, Optional, Union
 import torch
 from torch import nn
 
+from gkl.methods.distill.train import train_student
 from gkl.training.checkpoint import load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -51,8 +52,8 @@ class TeacherSpec:
         dataset: data set name (:func:`gkl.data.get_dataset`).
         arch: registered model name (:func:`gkl.models.build_model`).
         arch_kwargs: extra builder arguments (e.g. ``{"width": 32}``); ``mean``/``std`` come from the data.
-        train: :class:`gkl.engine.TrainConfig` fields as a dict (``seed`` inside).
-        augment: batch augmentation name (see :data:`gkl.distill.AUGMENTATIONS`) or ``None``.
+        train: :class:`gkl.training.TrainConfig` fields as a dict (``seed`` inside).
+        augment: batch augmentation name (see :data:`gkl.methods.distill.objective.AUGMENTATIONS`) or ``None``.
         train_subset: train on the first ``n`` samples of a seeded permutation (``None``: all).
     """
 
@@ -220,8 +221,6 @@ def get_teacher(
     A cached file that fails verification is refused with its error (delete the folder to retrain);
     the cache is never silently overwritten.
     """
-    from gkl.distill import train_student  # the engine plumbing lives with the distillation runs
-
     folder = teacher_dir(spec, runs_dir)
     path = folder / "teacher.pt"
     if path.exists():

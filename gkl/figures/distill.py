@@ -1,7 +1,7 @@
 """Figures of the distillation chapters (plotly): accuracies, learning curves, loss terms,
 calibration, sweeps and the authors' reported tables.
 
-Every function takes plain data (run histories, summaries from :func:`gkl.distill.summarize`,
+Every function takes plain data (run histories, summaries from :func:`gkl.experiments.distill.summarize`,
 :class:`gkl.reported.ReportedTable`) and returns a :class:`plotly.graph_objects.Figure`. Method colours
 come from :mod:`gkl.figures.palette`; the chapters print Markdown with :func:`gkl.figures.markdown.show`.
 """
@@ -30,7 +30,7 @@ __all__ = [
 
 def accuracy_bars(rows: Sequence[Mapping[str, Any]], title: str = "Test accuracy (last epoch)", scale: float = 100.0,
                   reference: Optional[Mapping[str, float]] = None) -> go.Figure:
-    """Bars of mean ± std (rows of :func:`gkl.distill.summarize`) with every seed as a dot.
+    """Bars of mean ± std (rows of :func:`gkl.experiments.distill.summarize`) with every seed as a dot.
 
     ``reference``: horizontal lines, label -> value (e.g. the teacher's accuracy).
     """
@@ -121,7 +121,7 @@ def loss_term_curves(histories: Mapping[str, Sequence[Sequence[Mapping[str, Any]
 
 
 def reliability_diagram(reports: Mapping[str, Mapping[str, Any]], title: str = "Calibration (reliability diagram)") -> go.Figure:
-    """Accuracy against confidence per bin for each model (:func:`gkl.distill.student_report`), ECE in the legend."""
+    """Accuracy against confidence per bin for each model (:func:`gkl.experiments.distill.student_report`), ECE in the legend."""
     fig = go.Figure()
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(dash="dot", color="black"), name="perfect calibration")
     colours = method_colors(reports)

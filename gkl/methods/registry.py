@@ -19,7 +19,7 @@ import dataclasses
 import math
 from typing import Any, ClassVar, Generic, Iterator, Mapping, TypeVar
 
-__all__ = ["MethodConfig", "Registry", "check_number"]
+__all__ = ["MethodConfig", "Registry", "check_number", "ADVERSARIAL", "DISTILLERS"]
 
 
 def check_number(value: Any, name: str, low: float = 0.0, strict: bool = False) -> None:
@@ -108,3 +108,11 @@ class Registry(Generic[M]):
         if "method" not in d:
             raise ValueError(f"a {self.kind} config needs a 'method' key")
         return self.config(d.pop("method"), **d)
+
+
+#: Adversarial-training methods (``pgd-at``, ``trades``, ``ikl``, ``gkl``), filled by the files of
+#: :mod:`gkl.methods.adversarial` when that package is imported.
+ADVERSARIAL: Registry = Registry("adversarial-training")
+
+#: Distillers (``none``, ``kd``, ``dkd``, ``ikl``, ``gkl``), filled by the files of :mod:`gkl.methods.distill`.
+DISTILLERS: Registry = Registry("distillation")

@@ -1,6 +1,6 @@
 r"""The CIFAR teacher/student networks of the knowledge-distillation benchmarks (CRD / mdistiller).
 
-Pairs used by the paper (and their released GKL configurations, see :data:`gkl.distill.CIFAR_CONFIGS`):
+Pairs used by the paper (and their released GKL configurations, see :data:`gkl.experiments.distill.CONFIGS`):
 
 =================  ==============  ===========================================
 teacher            student         definition

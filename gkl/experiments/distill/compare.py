@@ -1,0 +1,141 @@
+"""Reading distillation results honestly: last-epoch summaries over seeds, paired comparisons with the
+book's one verdict rule (:func:`gkl.experiments.stats.paired_difference`), and Markdown tables."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence, Union
+
+from gkl.experiments.stats import PairedDifference, mean_std, paired_difference
+from gkl.methods.distill.train import RunResult
+
+__all__ = ["summarize", "format_table", "paired_verdict", "compare_to", "verdict_between", "difference_sentence",
+           "format_comparison", "records_to_markdown"]
+
+
+def summarize(results: Mapping[str, list[RunResult]], metric: str = "test_acc") -> list[dict[str, Any]]:
+    """Mean, sample standard deviation (:func:`gkl.experiments.stats.mean_std`: 0 for one seed) and
+    per-seed values of the **last-epoch** ``metric``; ``n`` is the number of seeds."""
+    rows = []
+    for label, runs in results.items():
+        values = [float(r.history[-1][metric]) for r in runs]
+        mean, std = mean_std(values)
+        rows.append({"method": label, "mean": mean, "std": std, "n": len(values), "values": values})
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]], scale: float = 100.0, unit: str = "%") -> str:
+    """A Markdown table ``method | mean ± std | seeds`` from :func:`summarize` (one seed: no ± std)."""
+    lines = [f"| method | test accuracy ({unit}, last epoch) | per seed |", "|---|---|---|"]
+    for r in rows:
+        per = ", ".join(f"{v * scale:.1f}" for v in r["values"])
+        spread = f" ± {r['std'] * scale:.2f}" if r["n"] > 1 else " (one seed)"
+        lines.append(f"| {r['method']} | {r['mean'] * scale:.2f}{spread} | {per} |")
+    return "\n".join(lines)
+
+
+def _paired(values: Sequence[float], baseline: Sequence[float]) -> PairedDifference:
+    """``values − baseline`` seed by seed (both in seed order, the shorter list sets the seeds)."""
+    n = min(len(values), len(baseline))
+    return paired_difference(dict(enumerate(baseline[:n])), dict(enumerate(values[:n])))
+
+
+def paired_verdict(values: list[float], baseline: list[float]) -> str:
+    """``"ahead"``, ``"behind"`` or ``"no difference detected"``: ``values`` against ``baseline``, seed by seed.
+
+    Both lists hold one number per seed, in the same seed order (same seed = same initial weights and
+    data order). The book's one verdict rule, :func:`gkl.experiments.stats.paired_difference`:
+    ``"ahead"`` / ``"behind"`` when the 95 % confidence interval (Student's t) of the mean per-seed
+    difference lies above / below zero; with fewer than two paired seeds there is no interval, so no
+    difference is detected.
+    """
+    if min(len(values), len(baseline)) < 2:
+        return "no difference detected"
+    return _reading(_paired(values, baseline))
+
+
+def _reading(d: PairedDifference) -> str:
+    """``d.verdict`` without its seed count: ``"ahead"``, ``"behind"`` or ``"no difference detected"``."""
+    return d.verdict if d.verdict in ("ahead", "behind") else "no difference detected"
+
+
+def compare_to(results: Mapping[str, list[RunResult]], baseline: str = "none", metric: str = "test_acc") -> list[dict[str, Any]]:
+    """Each method against ``baseline``, seed by seed (same seed = same initial weights and data order).
+
+    Returns rows with the difference of means ``delta``, the paired per-seed differences, how many
+    seeds the method wins, the 95 % interval of the mean paired difference (``low``, ``high``; ``None``
+    with one seed) and a verdict by :func:`paired_verdict`: ``"better"`` / ``"worse"`` when the interval
+    lies above / below zero, else ``"no difference detected"``.
+    """
+    if baseline not in results:
+        raise ValueError(f"baseline {baseline!r} is not among the results: {', '.join(results)}")
+    summary = {r["method"]: r for r in summarize(results, metric)}
+    base = summary[baseline]
+    rows = []
+    for label, r in summary.items():
+        if label == baseline:
+            continue
+        n = min(len(r["values"]), len(base["values"]))
+        paired = [a - b for a, b in zip(r["values"][:n], base["values"][:n])]
+        spread = max(r["std"], base["std"]) if n > 1 else float("inf")
+        ci = _paired(r["values"], base["values"])
+        rows.append({"method": label, "delta": r["mean"] - base["mean"], "paired": paired,
+                     "wins": sum(p > 0 for p in paired), "n": n, "spread": spread, "low": ci.low, "high": ci.high,
+                     "verdict": {"ahead": "better", "behind": "worse"}.get(_reading(ci), "no difference detected")})
+    return rows
+
+
+def _values(x: Union[Mapping[str, Any], list[RunResult], list[float]], metric: str) -> list[float]:
+    """Per-seed values of a :func:`summarize` row, a list of runs, or a list of numbers."""
+    if isinstance(x, Mapping):
+        return [float(v) for v in x["values"]]
+    return [float(r.history[-1][metric]) if hasattr(r, "history") else float(r) for r in x]
+
+
+def verdict_between(a: Any, b: Any, metric: str = "test_acc") -> dict[str, Any]:
+    """:func:`paired_verdict` of ``a`` against ``b`` with the numbers a sentence needs.
+
+    ``a`` and ``b`` are each a :func:`summarize` row, a list of :class:`RunResult` (seed order) or a
+    list of per-seed numbers. Returns ``verdict``, ``delta`` (difference of means), ``wins`` (seeds
+    where ``a`` is higher), ``n`` (paired seeds) and the 95 % interval ``low``, ``high``.
+    """
+    va, vb = _values(a, metric), _values(b, metric)
+    n = min(len(va), len(vb))
+    if n == 0:
+        raise ValueError("verdict_between needs at least one value on each side")
+    ci = _paired(va, vb)
+    return {"verdict": _reading(ci), "delta": mean_std(va)[0] - mean_std(vb)[0],
+            "wins": sum(x > y for x, y in zip(va[:n], vb[:n])), "n": n, "low": ci.low, "high": ci.high}
+
+
+def difference_sentence(a: Any, b: Any, name_a: str, name_b: str, metric: str = "test_acc", scale: float = 100.0) -> str:
+    """A clause that holds whatever the numbers are: ``"GKL is ahead of KD (+1.2 points, 95 % CI [+0.3,
+    +2.1], 3/3 seeds higher)"``, ``"GKL is behind KD (...)"`` or ``"no difference detected between GKL
+    and KD (+0.2 points, 95 % CI [-1.0, +1.4], 2/3 seeds higher)"`` (the rule of :func:`paired_verdict`)."""
+    v = verdict_between(a, b, metric)
+    ci = "" if v["low"] is None else f", 95 % CI [{v['low'] * scale:+.1f}, {v['high'] * scale:+.1f}]"
+    nums = f"{v['delta'] * scale:+.1f} points{ci}, {v['wins']}/{v['n']} seeds higher"
+    if v["verdict"] == "no difference detected":
+        return f"no difference detected between {name_a} and {name_b} ({nums})"
+    return f"{name_a} is {'ahead of' if v['verdict'] == 'ahead' else 'behind'} {name_b} ({nums})"
+
+
+def format_comparison(rows: list[dict[str, Any]], baseline: str = "student alone", scale: float = 100.0) -> str:
+    """Markdown table of :func:`compare_to`."""
+    lines = [f"| method | Δ vs {baseline} (points) | per-seed Δ | seeds won | 95 % CI (points) | reading |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        per = ", ".join(f"{p * scale:+.1f}" for p in r["paired"])
+        ci = "—" if r.get("low") is None else f"[{r['low'] * scale:+.1f}, {r['high'] * scale:+.1f}]"
+        lines.append(f"| {r['method']} | {r['delta'] * scale:+.2f} | {per} | {r['wins']}/{r['n']} | {ci} | {r['verdict']} |")
+    return "\n".join(lines)
+
+
+def records_to_markdown(rows: list[Mapping[str, Any]]) -> str:
+    """A Markdown table of a list of flat dicts (column order of the first row)."""
+    if not rows:
+        return ""
+    cols = list(rows[0])
+    fmt = lambda v: f"{v:+.1f}" if isinstance(v, float) else str(v)  # noqa: E731
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)

@@ -1,0 +1,121 @@
+"""Cached student runs of a :class:`~gkl.experiments.distill.profiles.Profile`: one run, or a grid of
+methods × seeds trained in parallel processes.
+
+A run's folder is ``runs_dir/distill/<profile>/<method>-s<seed>-<key>``, the key hashing every setting
+that changes its result (:func:`gkl.experiments.cache.run_key`), among them the method's own config
+(``config.to_dict()``): a field added to one method's config never changes another method's runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+from gkl.experiments.cache import finished, run_key
+from gkl.experiments.distill.profiles import Profile
+from gkl.experiments.runner import default_workers, run_parallel
+from gkl.experiments.teachers import get_teacher
+from gkl.methods.distill import DISTILLERS, DistillConfig
+from gkl.methods.distill.train import RunResult, train_student
+from gkl.training import default_runs_dir
+
+__all__ = ["run_method", "run_grid", "run_dir"]
+
+
+def _needs_teacher(config: DistillConfig) -> bool:
+    return DISTILLERS[config.method].needs_teacher
+
+
+def run_dir(profile: Profile, config: DistillConfig, seed: int, root: Union[str, Path], teacher_hash: Optional[str]) -> Path:
+    """The cache folder of one run: ``root/distill/<profile>/<method>-s<seed>-<hash of the settings>``."""
+    train = {**dict(profile.train), "seed": int(seed)}
+    key = run_key(
+        {
+            "dataset": profile.dataset,
+            "student": [profile.student_arch, dict(profile.student_kwargs)],
+            "train": {k: v for k, v in train.items() if k not in ("progress", "device")},
+            "distill": config.to_dict(),
+            "augment": profile.augment,
+            "train_subset": profile.train_subset,
+            "teacher": teacher_hash if _needs_teacher(config) else None,
+        },
+        length=12,
+    )
+    return Path(root) / "distill" / profile.name / f"{config.method}-s{seed}-{key}"
+
+
+def run_method(
+    profile: Profile,
+    config: DistillConfig,
+    seed: int,
+    *,
+    runs_dir: Optional[Union[str, Path]] = None,
+    progress: bool = False,
+    device: Optional[str] = None,
+    data_root: Optional[str] = None,
+) -> RunResult:
+    """One student run of ``profile`` with ``config`` and ``seed``, cached by the hash of its settings.
+
+    Two calls with the same settings (even from different chapters) share the folder of
+    :func:`run_dir`. The teacher comes from :func:`gkl.experiments.teachers.get_teacher`.
+    """
+    root = Path(runs_dir if runs_dir is not None else default_runs_dir())
+    teacher = None
+    teacher_hash = None
+    if _needs_teacher(config):
+        loaded = get_teacher(profile.teacher_spec(), root, progress=progress, device=device, data_root=data_root)
+        teacher, teacher_hash = loaded.model, loaded.weights_sha256
+    train = {**dict(profile.train), "seed": int(seed)}
+    return train_student(
+        profile.dataset,
+        profile.student_arch,
+        dict(profile.student_kwargs),
+        train,
+        distill=config,
+        teacher=teacher,
+        teacher_hash=teacher_hash,
+        augment=profile.augment,
+        train_subset=profile.train_subset,
+        out_dir=run_dir(profile, config, seed, root, teacher_hash),
+        resume=True,
+        progress=progress,
+        device=device,
+        data_root=data_root,
+    )
+
+
+def _run_cached(task: tuple) -> None:
+    """Worker of :func:`run_grid`: train one run into the cache (nothing returned)."""
+    profile, config, seed, kw = task
+    run_method(profile, config, seed, **kw)
+
+
+def run_grid(
+    profile: Profile,
+    configs: Optional[Mapping[str, DistillConfig]] = None,
+    seeds: Optional[tuple[int, ...]] = None,
+    workers: Optional[int] = None,
+    **kw: Any,
+) -> dict[str, list[RunResult]]:
+    """Every config (default: the profile's methods) for every seed; label -> runs in seed order.
+
+    With ``workers > 1`` (default :func:`gkl.experiments.runner.default_workers`) the runs not yet in
+    the cache are first trained by that many fresh processes (:func:`gkl.experiments.runner.run_parallel`),
+    then loaded here; results do not depend on ``workers`` (every run seeds itself).
+    """
+    configs = profile.methods if configs is None else configs
+    seeds = profile.seeds if seeds is None else seeds
+    workers = default_workers(kw.get("device")) if workers is None else workers
+    tasks = [(profile, cfg, s, kw) for cfg in configs.values() for s in seeds]
+    if workers > 1 and len(tasks) > 1:
+        root = Path(kw.get("runs_dir") or default_runs_dir())
+        teacher_hash = None
+        if any(_needs_teacher(c) for c in configs.values()):
+            teacher_hash = get_teacher(profile.teacher_spec(), root, progress=kw.get("progress", False),
+                                       device=kw.get("device"), data_root=kw.get("data_root")).weights_sha256  # once
+        # runs already finished in the cache are only loaded below: no worker processes for them
+        epochs = int(profile.train["epochs"])
+        tasks = [t for t in tasks if not finished(run_dir(profile, t[1], t[2], root, teacher_hash), epochs)]
+        if len(tasks) > 1:
+            run_parallel(_run_cached, tasks, workers)
+    return {label: [run_method(profile, cfg, s, **kw) for s in seeds] for label, cfg in configs.items()}

@@ -1,0 +1,198 @@
+r"""What every distiller shares: the :class:`Distiller` base, the :class:`DistillConfig` base, the warm-up,
+and building a distiller (or its config) from a registered name.
+
+A *distiller* (in the style of mdistiller) owns a student and a teacher. The teacher is frozen (no
+parameter requires a gradient) and stays in ``eval()`` mode even when ``distiller.train()`` is called.
+:meth:`Distiller.forward_train` returns the student's logits and a dict of **named loss terms**
+whose sum is the training loss, so every term can be logged and plotted. The terms of each method,
+each already weighted (its module docstring has the math):
+
+==================  ================================================================================
+method              terms
+==================  ================================================================================
+``none``            ``ce`` — the student trained alone (:mod:`gkl.methods.distill.student`)
+``kd``              ``ce``, ``kd`` (:mod:`gkl.methods.distill.kd`)
+``dkd``             ``ce``, ``tckd``, ``nckd`` (:mod:`gkl.methods.distill.dkd`)
+``ikl``             ``ce``, ``kd_ce``, ``kd_wmse`` (:mod:`gkl.methods.distill.ikl`)
+``gkl``             ``ce``, ``kd_ce``, ``kd_wmse`` with the weight exponent γ (:mod:`gkl.methods.distill.gkl`)
+==================  ================================================================================
+
+Every method has ``ce`` :math:`= w_{ce}\,\mathrm{CE}(o_n, y)` (:math:`o_n`: student logits, :math:`o_m`:
+teacher logits, :math:`s^T = \mathrm{softmax}(o / T)`), and
+:math:`\lambda = \min(\text{epoch} / \text{warmup}, 1)` is the warm-up factor of the distillation terms
+(epochs count from 1; ``warmup = 0`` switches it off): :func:`warmup_factor`.
+
+**Adding a distiller** is one file holding a ``Config`` (a :class:`DistillConfig` dataclass with only
+its own hyper-parameters, declared with :func:`param`) and a :class:`Distiller` subclass decorated with
+``@DISTILLERS.register``, plus one import line in :mod:`gkl.methods.distill`. :func:`build_distiller`,
+:func:`distill_config`, the command line's ``--method`` choices and flags, the run cache and the
+chapters' tables find it through the registry.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, ClassVar, Mapping, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from gkl.methods.registry import DISTILLERS, MethodConfig, check_number
+
+__all__ = ["DistillConfig", "Distiller", "param", "warmup_factor", "warmup_text", "build_distiller", "distill_config", "describe"]
+
+
+def warmup_factor(epoch: int, warmup: int) -> float:
+    r""":math:`\min(\text{epoch}/\text{warmup}, 1)`; 1 when ``warmup <= 0`` (epochs count from 1)."""
+    if warmup <= 0:
+        return 1.0
+    return min(max(float(epoch), 0.0) / float(warmup), 1.0)
+
+
+def warmup_text(warmup: int) -> tuple[str, str]:
+    """``("λ·", ", warm-up N")`` for :meth:`Distiller.describe`; ``("", "")`` without a warm-up."""
+    return ("λ·", f", warm-up {warmup}") if warmup > 0 else ("", "")
+
+
+def param(default: Any, help: str, *, low: float = 0.0, strict: bool = False) -> Any:
+    """A config field with its ``--flag`` help and its check: a ``bool`` default makes a flag
+    (``--x/--no-x``), an ``int`` default an integer ``>= low``, a float a finite number ``>= low``
+    (``> low`` if ``strict``)."""
+    return dataclasses.field(default=default, metadata={"help": help, "low": low, "strict": strict})
+
+
+@dataclasses.dataclass
+class DistillConfig(MethodConfig):
+    """Base of every distiller's config: what all of them share, and the checks of :func:`param`.
+
+    Attributes:
+        ce_weight: weight :math:`w_{ce}` of the label cross-entropy.
+    """
+
+    ce_weight: float = param(1.0, "weight of the label cross-entropy")
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value, low = getattr(self, f.name), f.metadata.get("low", 0.0)
+            if isinstance(f.default, bool):
+                if not isinstance(value, bool):
+                    raise ValueError(f"{f.name} must be True or False, got {value!r}")
+            elif isinstance(f.default, int):
+                if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                    raise ValueError(f"{f.name} must be an int >= {low:g}, got {value!r}")
+            else:
+                check_number(value, f.name, low, f.metadata.get("strict", False))
+
+
+class Distiller(nn.Module):
+    """Base distiller: a student, a frozen teacher in ``eval()``, and named loss terms.
+
+    Class attributes (read by the registry and by :func:`build_distiller`): ``name``, ``label``,
+    ``Config``, ``needs_teacher``. Subclasses implement :meth:`kd_terms`; ``distiller(x)`` returns the
+    student's logits.
+    """
+
+    name: ClassVar[str] = ""
+    label: ClassVar[str] = ""
+    Config: ClassVar[type[DistillConfig]] = DistillConfig
+    #: Whether :func:`build_distiller` must be given a teacher (the student trained alone needs none).
+    needs_teacher: ClassVar[bool] = True
+
+    def __init__(self, student: nn.Module, teacher: Optional[nn.Module], config: DistillConfig) -> None:
+        super().__init__()
+        self.student = student
+        self.teacher = teacher
+        self.config = config
+        if teacher is not None:
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+            teacher.eval()
+
+    @classmethod
+    def build(cls, student: nn.Module, teacher: Optional[nn.Module], config: DistillConfig,
+              num_classes: int) -> "Distiller":
+        """The distiller of ``config`` (called by :func:`build_distiller`; override to use ``num_classes``)."""
+        return cls(student, teacher, config)
+
+    @classmethod
+    def describe(cls, config: DistillConfig) -> str:
+        """One line for tables and ``--help``: the config's settings (override for a formula)."""
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in dataclasses.asdict(config).items())
+
+    def train(self, mode: bool = True) -> "Distiller":
+        """Set the student's mode; the teacher always stays in ``eval()``."""
+        self.training = mode
+        self.student.train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.student(x)
+
+    def teacher_logits(self, x: Tensor) -> Tensor:
+        """Teacher logits under ``no_grad`` (teacher in eval mode)."""
+        if self.teacher is None:
+            raise ValueError("this distiller has no teacher")
+        self.teacher.eval()
+        with torch.no_grad():
+            return self.teacher(x)
+
+    def forward_train(
+        self, x: Tensor, targets: Tensor, epoch: int = 1, student: Optional[nn.Module] = None
+    ) -> tuple[Tensor, dict[str, Tensor]]:
+        """Student logits and the named loss terms of one batch.
+
+        Args:
+            x, targets: the batch.
+            epoch: the current epoch, counting from 1 (drives the warm-up).
+            student: the module to call instead of ``self.student`` (e.g. its DDP wrapper).
+        """
+        net = self.student if student is None else student
+        logits = net(x)
+        terms = {"ce": self.config.ce_weight * F.cross_entropy(logits, targets)}
+        if self.teacher is not None:
+            t = self.teacher_logits(x)
+            terms.update(self.kd_terms(logits, t, targets, epoch, net.training))
+        return logits, terms
+
+    def kd_terms(self, student_logits: Tensor, teacher_logits: Tensor, targets: Tensor, epoch: int,
+                 training: bool) -> dict[str, Tensor]:
+        """The distillation terms of a batch (``training``: the student is in train mode)."""
+        raise NotImplementedError
+
+    def end_epoch(self) -> None:
+        """Call at the end of every training epoch, on every rank (rolls the class prior, if any)."""
+
+    def states(self) -> dict[str, Any]:
+        """Stateful helpers to checkpoint besides the modules (``state_dict``/``load_state_dict``):
+        the class prior of IKL/GKL, nothing for the other methods."""
+        return {}
+
+
+def _fmt(v: Any) -> str:
+    return f"{v:g}" if isinstance(v, float) else str(v)
+
+
+def distill_config(method: str, **settings: Any) -> DistillConfig:
+    """The config of the registered ``method`` with ``settings`` (``None``: the method's default);
+    a setting the method does not have is a one-line ``ValueError``."""
+    return DISTILLERS.config(method, **settings)
+
+
+def describe(config: DistillConfig) -> str:
+    """One line describing ``config`` (its method's :meth:`Distiller.describe`)."""
+    return DISTILLERS[config.method].describe(config)
+
+
+def build_distiller(student: nn.Module, teacher: Optional[nn.Module],
+                    config: Union[DistillConfig, Mapping[str, Any]], num_classes: int) -> Distiller:
+    """The distiller of ``config.method`` (a config or its :meth:`~MethodConfig.to_dict`); a method
+    that needs no teacher ignores ``teacher``."""
+    if not isinstance(config, DistillConfig):
+        config = DISTILLERS.from_dict(config)
+    cls = DISTILLERS[config.method]
+    if cls.needs_teacher and teacher is None:
+        raise ValueError(f"method {config.method!r} needs a teacher")
+    return cls.build(student, teacher if cls.needs_teacher else None, config, num_classes)

@@ -1,0 +1,112 @@
+"""Training one student with the engine, alone or from a teacher (teachers are trained this way too)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Optional, Union
+
+from torch import nn
+
+from gkl.data import get_dataset
+from gkl.methods.distill.base import DistillConfig, build_distiller, distill_config
+from gkl.methods.distill.objective import DistillObjective
+from gkl.methods.registry import DISTILLERS
+from gkl.models import build_model
+from gkl.training import TrainConfig, fit
+
+__all__ = ["RunResult", "load_data", "model_kwargs", "train_student"]
+
+
+@dataclass
+class RunResult:
+    """A finished (or resumed-to-the-end) training run."""
+
+    model: nn.Module
+    history: list[dict[str, Any]]
+    info: Any
+    out_dir: Optional[Path]
+
+    @property
+    def test_acc(self) -> float:
+        """Test accuracy at the **last** epoch."""
+        return float(self.history[-1]["test_acc"])
+
+
+def model_kwargs(info: Any, normalize: bool = True, extra: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """Model arguments from the data set: ``extra`` plus the data's ``mean``/``std`` (which win over
+    ``extra``'s); ``normalize=False``: identity normalisation (raw [0, 1] inputs)."""
+    if normalize:
+        stats = {"mean": tuple(info.mean), "std": tuple(info.std)}
+    else:
+        stats = {"mean": (0.0,) * len(info.mean), "std": (1.0,) * len(info.std)}
+    return {**dict(extra or {}), **stats}
+
+
+def _train_config(train: Mapping[str, Any], progress: bool, device: Optional[str]) -> TrainConfig:
+    d = dict(train)
+    d["progress"] = progress
+    if device is not None:
+        d["device"] = device
+    return TrainConfig(**d)
+
+
+def load_data(dataset: str, train_subset: Optional[int] = None, data_root: Optional[str] = None, seed: int = 0):
+    """``get_dataset`` plus an optional fixed training subset (first ``n`` of a permutation seeded by 0)."""
+    train_set, test_set, info = get_dataset(dataset, root=data_root, seed=seed)
+    if train_subset is not None:
+        if not 1 <= train_subset <= len(train_set):
+            raise ValueError(f"train_subset must be in 1..{len(train_set)}, got {train_subset}")
+        train_set = train_set.subset(train_subset, seed=0)
+    return train_set, test_set, info
+
+
+def train_student(
+    dataset: str,
+    arch: str,
+    arch_kwargs: Optional[Mapping[str, Any]] = None,
+    train: Optional[Mapping[str, Any]] = None,
+    *,
+    distill: Optional[DistillConfig] = None,
+    teacher: Optional[nn.Module] = None,
+    teacher_hash: Optional[str] = None,
+    augment: Optional[str] = None,
+    train_subset: Optional[int] = None,
+    out_dir: Optional[Union[str, Path]] = None,
+    resume: bool = True,
+    progress: bool = False,
+    device: Optional[str] = None,
+    data_root: Optional[str] = None,
+    stop_after: Optional[int] = None,
+) -> RunResult:
+    """Train ``arch`` on ``dataset`` with the engine, alone (``distill=None``) or from ``teacher``.
+
+    With ``resume=True`` (default) a finished run in ``out_dir`` is loaded instead of retrained and an
+    unfinished one is continued. Returns the trained model and the per-epoch metrics.
+    ``stop_after`` stops after that many epochs (to simulate a killed run).
+    """
+    distill = distill or distill_config("none")
+    needs_teacher = DISTILLERS[distill.method].needs_teacher
+    if needs_teacher and teacher is None:
+        raise ValueError(f"method {distill.method!r} needs a teacher")
+    config = _train_config(train or {}, progress, device)
+    train_set, test_set, info = load_data(dataset, train_subset, data_root, seed=config.seed)
+    kwargs = dict(arch_kwargs or {})
+    build_kwargs = model_kwargs(info, extra=kwargs)
+    build_model(arch, info.num_classes, **build_kwargs)  # fail early on a bad name/arguments
+    # the distiller needs the student; the engine builds it after seeding, so bind it in the factory
+    distiller = build_distiller(nn.Identity(), teacher if needs_teacher else None, distill, info.num_classes)
+    objective = DistillObjective(
+        distiller,
+        augment,
+        {"dataset": dataset, "student": arch, "student_kwargs": kwargs, "train_subset": train_subset, "teacher": teacher_hash},
+    )
+    meta = {"task": "distill", "dataset": dataset, "model": arch, "model_kwargs": kwargs,
+            "num_classes": info.num_classes, "teacher": teacher_hash}
+
+    def factory() -> nn.Module:
+        distiller.student = build_model(arch, info.num_classes, **build_kwargs)
+        return distiller.student
+
+    history = fit(factory, objective, train_set, test_set, config, out_dir, resume=resume, meta=meta, stop_after=stop_after)
+    return RunResult(distiller.student.eval(), history, info, Path(out_dir) if out_dir is not None else None)
