@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv assets book test test-fast bench clean
+.PHONY: venv assets book lint test test-fast bench clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,16 +28,20 @@ book: assets
 	rm -rf _build
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 
-# Every test, including the browser test of the freshly built site.
-test: book
+# Lint (ruff, configured in pyproject.toml): the package, tests, tools, benchmarks.
+lint: $(STAMP)
+	$(BIN)/ruff check gkl tests tools benchmarks book/_ext
+
+# Every test, including the browser test of the freshly built site (lint first: it takes a second).
+test: lint book
 	$(BIN)/python -m pytest
 
 # Tests that need no built site (seconds to minutes).
-test-fast: $(STAMP)
+test-fast: lint
 	$(BIN)/python -m pytest -m "not site"
 
 bench: $(STAMP)
-	$(BIN)/python -m gkl.bench --out benchmarks/results
+	$(BIN)/python -m gkl bench --out benchmarks/results
 
 clean:
 	rm -rf _build .pytest_cache .hypothesis

@@ -3,8 +3,9 @@
 Target: a GKL-AT epoch costs no more than 1.05x a TRADES epoch. Both run through the same engine
 (:func:`gkl.training.fit`, one epoch, no evaluation) with the same inner attack (KL, ``attack_steps``
 steps), so the difference is the outer loss (GKL with class prior vs KL) and the prior's bookkeeping.
-For information it also times GKL with its own loss as the inner objective (``attack_loss="gkl"``,
-the default of :mod:`gkl.adversarial`), which changes the attack and so is not the like-for-like number.
+For information it also times GKL with its own loss as the inner objective (``attack_loss="gkl"``, see
+:mod:`gkl.methods.adversarial.attack_losses`), which changes the attack and so is not the like-for-like
+number.
 
 Measured side by side: the variants are interleaved in every repeat, in an order that rotates from one
 repeat to the next, and the median is reported.
@@ -24,11 +25,11 @@ from pathlib import Path
 
 import torch
 
-from gkl.adversarial import AdversarialConfig, AdversarialObjective
 from gkl.data import TensorDataset, get_dataset
-from gkl.training.device import seed_everything
-from gkl.training import TrainConfig, fit
+from gkl.methods.adversarial import AdversarialConfig, AdversarialObjective
 from gkl.models import build_model
+from gkl.training import TrainConfig, fit
+from gkl.training.device import seed_everything
 
 HERE = Path(__file__).resolve().parent
 VARIANTS = {

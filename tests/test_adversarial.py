@@ -5,20 +5,11 @@ import json
 import pytest
 import torch
 
-from gkl.adversarial import (
-    PROFILES,
-    AdversarialConfig,
-    AdversarialObjective,
-    format_table,
-    load_trained,
-    run_experiment,
-    run_one,
-    summarize,
-    train_adversarial,
-)
 from gkl.data import get_dataset, write_fake_cifar
-from gkl.training import StepContext, TrainConfig
+from gkl.experiments.adversarial import PROFILES, format_table, run_experiment, run_one, summarize
+from gkl.methods.adversarial import AdversarialConfig, AdversarialObjective, load_trained, train_adversarial
 from gkl.models import build_model
+from gkl.training import StepContext, TrainConfig
 
 torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
 
@@ -35,20 +26,28 @@ def ctx_for(model, step=0, steps_per_epoch=10, epochs=10):
 
 
 def test_config_validation_and_method_defaults():
-    with pytest.raises(ValueError, match="unknown method"):
+    with pytest.raises(ValueError, match="unknown adversarial-training method 'mart'"):
         AdversarialConfig.for_method("mart")
     with pytest.raises(ValueError, match="epsilon"):
-        AdversarialConfig(method="trades", epsilon=-0.1)
+        AdversarialConfig.for_method("trades", epsilon=-0.1)
     g = AdversarialConfig.for_method("gkl", beta=None, gamma=0.3)
     # released AT: CE at T = 1, the prior's softmax at T = 4, the data set's released inner loss
-    assert (g.alpha, g.beta, g.gamma, g.temperature, g.prior_temperature, g.use_prior, g.attack_loss) == \
+    m = g.method
+    assert (m.alpha, m.beta, m.gamma, m.temperature, m.prior_temperature, m.use_prior, m.attack_loss) == \
         (4.0, 20.0, 0.3, 1.0, 4.0, True, "released")
-    assert AdversarialConfig.for_method("ikl").gamma == 1.0 and AdversarialConfig.for_method("gkl").gamma == 0.2
-    assert AdversarialObjective(g, 10).attack_loss == "soft-ce"
-    assert AdversarialObjective(g, 100).attack_loss == "gkl-unit"
-    assert AdversarialConfig.for_method("trades").beta == 6.0
-    assert AdversarialConfig.for_method("trades").attack_loss == "kl"
-    assert AdversarialConfig.for_method("pgd-at").attack_loss == "label-ce"
+    assert AdversarialConfig.for_method("gkl").method.gamma == 0.2
+    assert AdversarialObjective(g, 10).method.attack_loss == "soft-ce"
+    assert AdversarialObjective(g, 100).method.attack_loss == "gkl-unit"
+    assert AdversarialConfig.for_method("trades").method.beta == 6.0
+    assert AdversarialConfig.for_method("trades").method.attack_loss == "kl"
+    # each method holds only its own settings (IKL is γ = 1; PGD-AT has none)
+    assert AdversarialConfig.for_method("pgd-at").to_dict()["method"] == "pgd-at"
+    assert "gamma" not in AdversarialConfig.for_method("ikl").to_dict()
+    for method, bad in (("ikl", "gamma"), ("trades", "alpha"), ("pgd-at", "beta")):
+        with pytest.raises(ValueError, match=f"method '{method}' has no setting {bad}"):
+            AdversarialConfig.for_method(method, **{bad: 1.0})
+    assert AdversarialConfig.from_dict(g.to_dict()) == g
+    assert g.replace(gamma=0.5, epsilon=0.1).to_dict() == {**g.to_dict(), "gamma": 0.5, "epsilon": 0.1}
     for bad in ({"attack_loss": "ce"}, {"eps_schedule": "cosine"}, {"awp_gamma": 0.0}, {"prior_temperature": 0}):
         with pytest.raises(ValueError):
             AdversarialConfig.for_method("gkl", **bad)
@@ -104,18 +103,18 @@ def test_class_prior_comes_from_the_previous_epochs_clean_logits(digits):
     obj = AdversarialObjective(AdversarialConfig.for_method("gkl", epsilon=0.1, attack_steps=1), 10)
     ctx = ctx_for(m)
     obj.start_epoch(1, ctx)
-    assert torch.allclose(obj.weights_prior(), torch.full((10, 10), 0.1))  # uniform in epoch 1
+    assert torch.allclose(obj.method.weights_prior(), torch.full((10, 10), 0.1))  # uniform in epoch 1
     x, y = tr.tensors()
     m.train()
     obj.loss_terms(m, x, y, ctx)
     with torch.no_grad():  # the clean logits of the training forward pass (train mode), at T_prior = 4
-        probs = torch.softmax(m.train()(x) / obj.cfg.prior_temperature, 1)
+        probs = torch.softmax(m.train()(x) / obj.cfg.method.prior_temperature, 1)
     obj.end_epoch(1, ctx)
     want = torch.stack([probs[y == c].mean(0) for c in range(10)])
-    assert torch.allclose(obj.weights_prior(), want, atol=1e-5)
-    assert obj.prior.num_samples == 0  # reset for the new epoch
+    assert torch.allclose(obj.method.weights_prior(), want, atol=1e-5)
+    assert obj.method.prior.num_samples == 0  # reset for the new epoch
     nop = AdversarialObjective(AdversarialConfig.for_method("gkl", use_prior=False), 10)
-    assert nop.prior is None and nop.states() == {}
+    assert nop.method.prior is None and nop.states() == {}
 
 
 def test_training_resumes_exactly_with_the_prior(tmp_path, digits):
@@ -157,9 +156,9 @@ def test_gpu_profile_code_path_on_a_tiny_cifar_folder(tmp_path):
 def test_runner_caches_and_tables(tmp_path, digits, monkeypatch):
     prof = PROFILES["cpu"].replace(epochs=1, seeds=(0, 1), attacks=("pgd",), curve_epsilons=(0.0, 0.1),
                                    model_kwargs={"widths": [8, 16]}, methods={"TRADES": PROFILES["cpu"].methods["TRADES"]})
-    import gkl.adversarial as A
+    import gkl.experiments.adversarial.runs as R
 
-    monkeypatch.setattr(A, "get_dataset", lambda *a, **k: digits)
+    monkeypatch.setattr(R, "get_dataset", lambda *a, **k: digits)
     exp = run_experiment(prof, runs_dir=tmp_path, workers=1)
     assert [r["seed"] for r in exp.records] == [0, 1]
     path = exp.run_dir("TRADES", 0) / "result.json"
@@ -171,6 +170,64 @@ def test_runner_caches_and_tables(tmp_path, digits, monkeypatch):
     assert rows[0]["seeds"] == 2 and len(rows[0]["clean_acc"]) == 2
     table = format_table(rows)
     assert table.startswith("| method | seeds | clean | PGD-20 | worst case |") and "±" in table
+
+
+def test_a_method_registered_here_trains_runs_in_the_cli_and_leaves_other_keys_alone(tmp_path, digits, capsys):
+    """Adding a method is one file plus one registry line: a throw-away method registered from this
+    test trains through the engine, gets its ``--method`` choice and its own flag in the CLI, fills
+    the chapter's method table, and changes no other method's run key."""
+    from dataclasses import dataclass, field
+
+    from gkl.cli import build_parser, main
+    from gkl.core.losses import kl_div
+    from gkl.experiments.adversarial import describe_methods
+    from gkl.methods.adversarial import ADVERSARIAL, DivergenceMethod
+    from gkl.methods.registry import MethodConfig
+
+    prof = PROFILES["cpu"]
+    keys = {label: prof.key(label, 0) for label in prof.methods}
+
+    @dataclass
+    class HalfConfig(MethodConfig):
+        weight: float = field(default=0.5, metadata={"help": "weight of the KL term"})
+        attack_loss: str = "kl"
+
+    class HalfTRADES(DivergenceMethod):
+        name, label, Config = "half-trades", "Half-TRADES", HalfConfig
+
+        def divergence(self, adv_logits, clean_logits, targets):
+            return {"robust": self.config.weight * kl_div(adv_logits, clean_logits)}
+
+        @classmethod
+        def describe(cls, config, num_classes):
+            return f"CE + {config.weight:g}·KL(s_c ‖ s_a)", "KL(s_c ‖ s_a)"
+
+    ADVERSARIAL.register(HalfTRADES)
+    try:
+        adv = AdversarialConfig.for_method("half-trades", epsilon=0.1, attack_steps=1, weight=0.25)
+        assert adv.to_dict()["weight"] == 0.25
+        train = TrainConfig(epochs=1, batch_size=64, lr=0.05, progress=False)
+        _, hist = train_adversarial("digits", "small_cnn", adv, train, None, data=digits,
+                                    model_kwargs={"widths": [8, 16]})
+        assert {"train_natural", "train_robust", "clean_acc", "robust_acc"} <= set(hist[-1])
+        args = build_parser().parse_args(["adversarial", "--method", "half-trades", "--weight", "1/4", "--out", "x"])
+        assert (args.method, args.weight) == ("half-trades", 0.25)
+        assert main(["adversarial", "--method", "gkl", "--weight", "0.3", "--out", str(tmp_path)]) == 2
+        assert "--weight does not apply to --method gkl" in capsys.readouterr().err
+        with_half = prof.replace(methods={**prof.methods, "Half": ("half-trades", {})})
+        assert {label: with_half.key(label, 0) for label in prof.methods} == keys
+        assert "| Half | CE + 0.5·KL(s_c ‖ s_a) | KL(s_c ‖ s_a), 5 steps" in describe_methods(with_half, 10)
+    finally:
+        ADVERSARIAL.unregister("half-trades")
+    assert "half-trades" not in ADVERSARIAL
+    # a method's key hashes its own config: changing GKL's settings leaves TRADES' key alone
+    changed = prof.replace(methods={**prof.methods, "GKL": ("gkl", {"gamma": 0.5})})
+    assert changed.key("TRADES", 0) == keys["TRADES"] and changed.key("GKL", 0) != keys["GKL"]
+    # a method given as its config is the same run as (name, settings)
+    from gkl.methods.adversarial import GKL
+
+    as_config = prof.replace(methods={**prof.methods, "GKL": GKL.Config(gamma=0.5)})
+    assert as_config.key("GKL", 0) == changed.key("GKL", 0)
 
 
 def test_figures_draw_what_they_are_given():

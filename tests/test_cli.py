@@ -59,6 +59,13 @@ def test_bad_arguments_give_one_line_errors(run_dir, tmp_path, capsys):
     one_line_error(capsys, ["adversarial", "--method", "mart", "--out", str(tmp_path)], "invalid choice")
     one_line_error(capsys, ["adversarial", "--epsilon", "-0.1", "--out", str(tmp_path)], "--epsilon must be >= 0")
     one_line_error(capsys, ["adversarial", "--epsilon", "abc", "--out", str(tmp_path)], "not a number")
+    # a method flag that the chosen method's config lacks
+    one_line_error(capsys, ["adversarial", "--method", "ikl", "--gamma", "0.3", "--out", str(tmp_path)],
+                   "--gamma does not apply to --method ikl")
+    one_line_error(capsys, ["adversarial", "--method", "pgd-at", "--beta", "1", "--out", str(tmp_path)],
+                   "--beta does not apply to --method pgd-at")
+    one_line_error(capsys, ["adversarial", "--method", "trades", "--no-prior", "--out", str(tmp_path)],
+                   "--prior does not apply to --method trades")
     one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "missing.pt")], "not found")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
@@ -71,6 +78,21 @@ def test_bad_arguments_give_one_line_errors(run_dir, tmp_path, capsys):
     one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "other.pt")], "does not fit model")
     one_line_error(capsys, ["evaluate", "--checkpoint", str(run_dir), "--epsilon", "-1"], "--epsilon must be >= 0")
     one_line_error(capsys, [], "required")
+
+
+def test_method_flags_come_from_the_registered_configs():
+    from gkl.cli import build_parser
+    from gkl.cli.adversarial import _adversarial_config
+    from gkl.methods.adversarial import ADVERSARIAL
+
+    parser = build_parser()
+    args = parser.parse_args(["adversarial", "--method", "gkl", "--no-prior", "--alpha", "3", "--gamma", "1/5",
+                              "--attack-loss", "kl", "--out", "x"])
+    cfg = _adversarial_config(args, {}, cifar=False)
+    assert (cfg.method.use_prior, cfg.method.alpha, cfg.method.gamma, cfg.method.attack_loss) == (False, 3.0, 0.2, "kl")
+    assert (cfg.setup.epsilon, cfg.setup.attack_steps, cfg.setup.step_ratio) == (0.2, 5, 0.4)  # digits defaults
+    sub = next(a for a in parser._actions if a.dest == "command").choices["adversarial"]
+    assert next(a for a in sub._actions if a.dest == "method").choices == ADVERSARIAL.names()
 
 
 def test_distill_subcommand_is_registered(capsys):

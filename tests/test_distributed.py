@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from gkl.adversarial import AdversarialConfig  # noqa: F401  (imported before forking: fast start)
+from gkl.methods.adversarial import AdversarialConfig  # noqa: F401  (imported before forking: fast start)
 
 torch.set_num_threads(1)  # also keeps the forked workers single-threaded
 
@@ -26,8 +26,8 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     torch.set_num_threads(1)
     import torch.distributed as dist
 
-    from gkl.adversarial import AdversarialConfig, train_adversarial
     from gkl.data import get_dataset
+    from gkl.methods.adversarial import train_adversarial
     from gkl.training import TrainConfig
 
     tr, te, info = get_dataset("digits")
@@ -35,7 +35,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     adv = AdversarialConfig.for_method("gkl", epsilon=0.1, attack_steps=1)
     train = TrainConfig(epochs=2, batch_size=16, lr=0.05, progress=False, device="cpu")
     obj_holder = {}
-    import gkl.adversarial as A
+    import gkl.methods.adversarial.train as A
 
     orig = A.AdversarialObjective
 
@@ -53,7 +53,7 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
             train_adversarial("digits", "small_cnn", adv, train, run_dir, stop_after=1, **kw)
         model, history = train_adversarial("digits", "small_cnn", adv, train, run_dir, resume=name == "resumed", **kw)
         obj = obj_holder["obj"]
-        results[name] = {"history": history, "prior": obj.prior.current.clone(),  # epoch 2's, all-reduced
+        results[name] = {"history": history, "prior": obj.method.prior.current.clone(),  # epoch 2's, all-reduced
                          "params": [p.detach().clone() for p in model.parameters()]}
     torch.save(results, os.path.join(out, f"rank{rank}.pt"))
     dist.barrier()

@@ -6,11 +6,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gkl.training.checkpoint import load_checkpoint, save_checkpoint
 from gkl.data import get_dataset
-from gkl.training.device import determinism_status, get_device, seed_everything
-from gkl.training import Objective, StepOutput, TrainConfig, default_runs_dir, fit, read_metrics
 from gkl.models import build_model
+from gkl.training import Objective, StepOutput, TrainConfig, default_runs_dir, fit, read_metrics
+from gkl.training.checkpoint import load_checkpoint, save_checkpoint
+from gkl.training.device import determinism_status, get_device, seed_everything
 
 torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
 

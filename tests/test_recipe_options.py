@@ -9,10 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from gkl.adversarial import AdversarialConfig, train_adversarial
-from gkl.training.awp import AdversarialWeightPerturbation, perturbed_parameters
 from gkl.data import TensorDataset, get_dataset
+from gkl.methods.adversarial import AdversarialConfig, load_trained, train_adversarial
 from gkl.training import Objective, StepOutput, TrainConfig, fit
+from gkl.training.awp import AdversarialWeightPerturbation, perturbed_parameters
 
 torch.set_num_threads(1)
 
@@ -94,9 +94,9 @@ def test_checkpoint_averaging_is_the_released_ema_and_survives_resume(tmp_path, 
     train = TrainConfig(epochs=3, batch_size=32, lr=0.05, progress=False, ema_decay=0.9)
     kw = {"data": digits, "model_kwargs": {"widths": [8, 16]}}
     snapshots = []
-    import gkl.training.engine as E
+    import gkl.training.loop as E
 
-    real = E._make_averaged
+    real = E.make_averaged
 
     def spy(model, decay):  # record each epoch's weights (parameters and buffers) as they are averaged
         avg = real(model, decay)
@@ -109,11 +109,11 @@ def test_checkpoint_averaging_is_the_released_ema_and_survives_resume(tmp_path, 
         avg.update_parameters = record
         return avg
 
-    E._make_averaged = spy
+    E.make_averaged = spy
     try:
         model, full = train_adversarial("digits", "small_cnn", adv, train, tmp_path / "a", **kw)
     finally:
-        E._make_averaged = real
+        E.make_averaged = real
     assert len(snapshots) == 3
     want = {k: snapshots[0][k].double() for k in snapshots[0]}  # w ← 0.1·w_epoch + 0.9·w, from epoch 1
     for snap in snapshots[1:]:
@@ -127,8 +127,6 @@ def test_checkpoint_averaging_is_the_released_ema_and_survives_resume(tmp_path, 
     resumed_model, resumed = train_adversarial("digits", "small_cnn", adv, train, tmp_path / "b", resume=True, **kw)
     assert strip(resumed) == strip(full)
     assert all(torch.equal(a, b) for a, b in zip(resumed_model.state_dict().values(), model.state_dict().values()))
-    from gkl.adversarial import load_trained
-
     loaded, _ = load_trained(tmp_path / "b")
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
     last, _ = load_trained(tmp_path / "b", weights="last")

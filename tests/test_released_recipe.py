@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gkl.adversarial import AdversarialConfig, AdversarialObjective
+from gkl.methods.adversarial import AdversarialConfig, AdversarialObjective, soft_label_ce
 from gkl.training import StepContext, TrainConfig
 from tests import released_at as rel
 
@@ -61,12 +61,12 @@ def assert_same(a, b, wrt):
 def test_terms_equal_the_formula(method):
     clean, adv, y = logits_pair()
     cfg = AdversarialConfig.for_method(method, alpha=3.0 if method in ("ikl", "gkl") else None,
-                                       beta=7.0, gamma=0.3 if method == "gkl" else None)
+                                       beta=None if method == "pgd-at" else 7.0, gamma=0.3 if method == "gkl" else None)
     obj = AdversarialObjective(cfg, C)
     prior = random_prior()
-    if obj.prior is not None:
-        obj.prior.current = prior.float().double()  # as the objective holds it (float32 from compute)
-    out = obj.terms(Identity(), clean, adv, y)
+    if getattr(obj.method, "prior", None) is not None:
+        obj.method.prior.current = prior.float().double()  # as the objective holds it (float32 from compute)
+    out = obj.method.terms(Identity(), clean, adv, y)
     got = sum(out.terms.values())
     if method == "pgd-at":
         want = F.cross_entropy(adv, y)
@@ -74,7 +74,7 @@ def test_terms_equal_the_formula(method):
         want = F.cross_entropy(clean, y) + 7.0 * rel.trades_kl(adv, clean)
     else:
         gamma = 1.0 if method == "ikl" else 0.3
-        rows = obj.prior.current[y]
+        rows = obj.method.prior.current[y]
         want = F.cross_entropy(clean, y) + rel.dkl_loss(adv, clean, rows, alpha=3.0, beta=7.0, gamma=gamma, T=1.0)
     assert_same(got, want, (clean, adv))
 
@@ -82,8 +82,8 @@ def test_terms_equal_the_formula(method):
 def test_swapping_clean_and_adversarial_or_alpha_and_beta_is_caught():
     clean, adv, y = logits_pair()
     obj = AdversarialObjective(AdversarialConfig.for_method("gkl", alpha=3.0, beta=7.0), C)
-    rows = obj.prior.current.double()[y]
-    got = sum(obj.terms(Identity(), clean, adv, y).terms.values())
+    rows = obj.method.prior.current.double()[y]
+    got = sum(obj.method.terms(Identity(), clean, adv, y).terms.values())
     swapped = F.cross_entropy(clean, y) + rel.dkl_loss(clean, adv, rows, alpha=3.0, beta=7.0, gamma=0.2)
     crossed = F.cross_entropy(clean, y) + rel.dkl_loss(adv, clean, rows, alpha=7.0, beta=3.0, gamma=0.2)
     assert abs(got - swapped) > 1e-3 and abs(got - crossed) > 1e-3
@@ -97,10 +97,10 @@ def test_attack_loss_is_the_released_one(classes, released):
     adv = (clean + torch.randn(B, classes, generator=g, dtype=torch.float64)).requires_grad_()
     y = torch.randint(0, classes, (B,), generator=g)
     obj = AdversarialObjective(AdversarialConfig.for_method("gkl", gamma=0.4), classes)
-    assert obj.attack_loss == released
+    assert obj.method.attack_loss == released
     prior = torch.softmax(torch.randn(classes, classes, generator=g, dtype=torch.float64), 1)
-    obj.prior.current = prior
-    got = obj.attack_objective(y)(adv, clean)
+    obj.method.prior.current = prior
+    got = obj.method.attack_objective(y)(adv, clean)
     if classes == 10:  # CIFAR-10: dkl_loss(alpha=1, beta=0) at T = 1
         want = rel.dkl_loss(adv, clean, prior[y], alpha=1.0, beta=0.0, gamma=1.0)
         # ... whose gradient w.r.t. the adversarial logits is TRADES' KL attack's
@@ -117,7 +117,7 @@ def test_prior_is_the_released_one():
     model = linear_model()
     obj = AdversarialObjective(AdversarialConfig.for_method("gkl", epsilon=0.05, attack_steps=1), C)
     ctx = ctx_for(model)
-    torch.testing.assert_close(obj.weights_prior().double(), rel.uniform_prior(C))  # epoch 1: uniform
+    torch.testing.assert_close(obj.method.weights_prior().double(), rel.uniform_prior(C))  # epoch 1: uniform
     g = torch.Generator().manual_seed(5)
     batches = [(torch.rand(B, D, generator=g, dtype=torch.float64), torch.randint(0, C, (B,), generator=g)) for _ in range(3)]
     batches[0][1][:C] = torch.arange(C)  # every class is seen
@@ -128,7 +128,7 @@ def test_prior_is_the_released_one():
             cleans.append(model.train()(x))
     obj.end_epoch(1, ctx)
     want = rel.prior_after_epoch(torch.cat(cleans), torch.cat([y for _, y in batches]), C, T=4.0)
-    torch.testing.assert_close(obj.weights_prior().double(), want, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(obj.method.weights_prior().double(), want, rtol=1e-6, atol=1e-7)
 
 
 # -- a whole training step: attack, loss and gradients as released --------------------------------
@@ -143,8 +143,8 @@ def test_training_step_is_the_released_one(classes_like):
     cfg = AdversarialConfig.for_method("gkl", epsilon=eps, attack_steps=steps, step_ratio=ratio)
     obj = AdversarialObjective(cfg, C)
     if classes_like == "cifar100":
-        obj.attack_loss = "gkl-unit"
-    obj.prior.current = prior
+        obj.method.attack_loss = "gkl-unit"
+    obj.method.prior.current = prior
     torch.manual_seed(11)
     out = obj.loss_terms(model, x, y, ctx_for(model))
     ours = sum(out.terms.values())
@@ -164,19 +164,20 @@ def test_training_step_is_the_released_one(classes_like):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
-def test_ikl_keeps_gamma_one_whatever_gamma_says():
+def test_ikl_is_gamma_one_and_has_no_gamma_setting():
     clean, adv, y = logits_pair()
-    obj = AdversarialObjective(AdversarialConfig.for_method("ikl", gamma=0.3, alpha=3.0, beta=7.0), C)
-    obj.prior.current = random_prior()
-    got = sum(obj.terms(Identity(), clean, adv, y).terms.values())
-    want = F.cross_entropy(clean, y) + rel.dkl_loss(adv, clean, obj.prior.current[y], alpha=3.0, beta=7.0, gamma=1.0)
+    with pytest.raises(ValueError, match="'ikl' has no setting gamma"):
+        AdversarialConfig.for_method("ikl", gamma=0.3)
+    obj = AdversarialObjective(AdversarialConfig.for_method("ikl", alpha=3.0, beta=7.0), C)
+    obj.method.prior.current = random_prior()
+    got = sum(obj.method.terms(Identity(), clean, adv, y).terms.values())
+    want = F.cross_entropy(clean, y) + rel.dkl_loss(adv, clean, obj.method.prior.current[y], alpha=3.0, beta=7.0,
+                                                    gamma=1.0)
     assert_same(got, want, (clean, adv))
 
 
 def test_soft_label_ce_never_moves_the_clean_logits():
     clean, adv, _ = logits_pair()
-    from gkl.adversarial import soft_label_ce
-
     (g_clean,) = torch.autograd.grad(soft_label_ce(adv, clean), clean, allow_unused=True, materialize_grads=True)
     assert torch.count_nonzero(g_clean) == 0
 

@@ -67,16 +67,16 @@ def loss_benchmark(device: torch.device, classes: list[int], batch: int, dry_run
         prior = torch.softmax(torch.randn(C, C, generator=g), 1).to(device)
         variants = {
             "gkl": lambda s, t: gkl.gkl(s, t, beta=8.0, gamma=gamma, temperature=T, weight_temperature=T),
-            "gkl_prior": lambda s, t: gkl.gkl(s, t, y, prior, beta=8.0, gamma=gamma, temperature=T),
+            "gkl_prior": lambda s, t, y=y, prior=prior: gkl.gkl(s, t, y, prior, beta=8.0, gamma=gamma, temperature=T),
             "torch_kl_div": lambda s, t: F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean"),
         }
         if batch * C * C * 4 * 6 < (2**30 if not dry_run else 2**28):  # the pairwise form's B×C×C tensors fit
             variants["pairwise"] = lambda s, t: pairwise_gkl(s, t, gamma=gamma, temperature=T, weight_temperature=T)
         for precision in ("fp32", "bf16"):
             for name, fn in variants.items():
-                def step(fn=fn):
+                def step(fn=fn, s0=s0, t0=t0, bf16=precision == "bf16"):
                     s = s0.detach().requires_grad_()
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
                         loss = fn(s, t0.detach())
                     loss.backward()
 
@@ -93,9 +93,9 @@ def loss_benchmark(device: torch.device, classes: list[int], batch: int, dry_run
 
 def profile_epochs(device: torch.device, dry_run: bool) -> list[dict]:
     """One timed epoch of each GPU profile on synthetic CIFAR-shaped data (and AT with bf16 AMP)."""
-    from gkl.adversarial import PROFILES as AT_PROFILES
-    from gkl.adversarial import train_adversarial
     from gkl.data import get_dataset, write_fake_cifar
+    from gkl.experiments.adversarial import PROFILES as AT_PROFILES
+    from gkl.methods.adversarial import train_adversarial
     from gkl.training import TrainConfig
 
     out = []
@@ -120,22 +120,22 @@ def profile_epochs(device: torch.device, dry_run: bool) -> list[dict]:
 
 def _distill_epoch(device: torch.device, dry_run: bool) -> list[dict]:
     """One epoch of the distillation GPU profile's student with its GKL distiller (random teacher)."""
-    import gkl.distill as D
     from gkl.data import write_fake_cifar
+    from gkl.experiments.distill import GPU_PROFILE as prof
+    from gkl.methods.distill import build_distiller
+    from gkl.methods.distill.objective import DistillObjective
+    from gkl.methods.distill.train import load_data
     from gkl.models import build_model
 
-    prof = getattr(D, "GPU_PROFILE", None)
-    if prof is None:
-        return [{"profile": "distill/gpu", "skipped": "gkl.distill has no GPU_PROFILE"}]
     n_train = 64 if dry_run else 50_000
     with tempfile.TemporaryDirectory() as tmp:
         write_fake_cifar(Path(tmp) / "data", "cifar100", n_train=n_train, n_test=64 if dry_run else 1000)
-        tr, te, info = D.load_data("cifar100", data_root=str(Path(tmp) / "data"))
+        tr, te, info = load_data("cifar100", data_root=str(Path(tmp) / "data"))
         teacher_name, student_name = prof.teacher_arch, prof.student_arch
         teacher = build_model(teacher_name, info.num_classes, **dict(prof.teacher_kwargs)).to(device).eval()
         student = build_model(student_name, info.num_classes, **dict(prof.student_kwargs))
         label = "gkl" if "gkl" in prof.methods else next(iter(prof.methods))
-        objective = D.DistillObjective(D.build_distiller(student, teacher, prof.methods[label], info.num_classes))
+        objective = DistillObjective(build_distiller(student, teacher, prof.methods[label], info.num_classes))
         from gkl.training import TrainConfig, fit
 
         cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05, progress=False, device=str(device), deterministic=False,

@@ -1,21 +1,77 @@
-"""``python -m gkl adversarial``: adversarial training of one method (see :mod:`gkl.adversarial`)."""
+"""``python -m gkl adversarial``: adversarial training of one method (see :mod:`gkl.methods.adversarial`).
+
+``--method`` offers every registered method; the method hyper-parameter flags are generated from the
+registered ``Config`` dataclasses (the union of their fields, help from each field's
+``metadata["help"]``). A flag that the chosen method's config lacks is a one-line error. A config
+field may not share its name with a run option (``--epsilon``, ``--lr``, ...): argparse refuses the
+duplicate when the parser is built.
+"""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
+from typing import Any
 
 from gkl.cli.common import CLIError, check_positive_int, number, pick
 
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(sub) -> None:
-    from gkl.adversarial import ATTACK_LOSSES, EPS_SCHEDULES, METHODS
+def _method_fields() -> dict[str, list[tuple[str, dataclasses.Field]]]:
+    """Field name -> ``[(method, field), ...]`` over the registered methods' configs."""
+    from gkl.methods.adversarial import ADVERSARIAL
 
-    p = sub.add_parser("adversarial", help="adversarial training (PGD-AT, TRADES, IKL, GKL)")
+    fields: dict[str, list[tuple[str, dataclasses.Field]]] = {}
+    for name in ADVERSARIAL.names():
+        for f in dataclasses.fields(ADVERSARIAL[name].Config):
+            fields.setdefault(f.name, []).append((name, f))
+    return fields
+
+
+def _flag_type(f: dataclasses.Field):
+    """``metadata["type"]``, else from the default: a float accepts fractions (``8/255``)."""
+    if "type" in f.metadata:
+        return f.metadata["type"]
+    if isinstance(f.default, float):
+        return number
+    return int if isinstance(f.default, int) else str
+
+
+def _flags(f: dataclasses.Field) -> tuple[str, ...]:
+    """The option strings of a config field: ``metadata["flags"]`` or ``--field-name``."""
+    return tuple(f.metadata.get("flags", ("--" + f.name.replace("_", "-"),)))
+
+
+def _add_method_flags(group, fields: dict[str, list[tuple[str, dataclasses.Field]]]) -> None:
+    """One flag per config field: ``--name`` (``--name``/``--no-name`` for a bool, or the field's
+    ``metadata["flags"]``), typed by its default, ``None`` meaning "the method's default"."""
+    for name, owners in fields.items():
+        first = owners[0][1]
+        helps: dict[str, list[str]] = {}
+        for method, f in owners:
+            helps.setdefault(f.metadata.get("help", name.replace("_", " ")), []).append(f"{method} {f.default}")
+        text = "; ".join(f"{h} [default: {', '.join(d)}]" for h, d in helps.items()).replace("%", "%%")
+        flags = _flags(first)
+        kw: dict[str, Any] = {"dest": name, "default": None, "help": text}
+        if isinstance(first.default, bool):
+            kw["action"] = argparse.BooleanOptionalAction
+        else:
+            kw["type"] = _flag_type(first)
+            if "choices" in first.metadata:
+                kw["choices"] = first.metadata["choices"]
+        group.add_argument(*flags, **kw)
+
+
+def add_parser(sub) -> None:
+    from gkl.methods.adversarial import ADVERSARIAL, EPS_SCHEDULES
+
+    labels = ", ".join(ADVERSARIAL[m].label for m in ADVERSARIAL.names())
+    p = sub.add_parser("adversarial", help=f"adversarial training ({labels})")
     p.add_argument("--dataset", choices=["digits", "cifar10", "cifar100"], default="digits")
     p.add_argument("--model", default=None, help="registered model (default: small_cnn for digits, preact_resnet18 for CIFAR)")
-    p.add_argument("--method", choices=METHODS, default="gkl")
+    p.add_argument("--method", choices=ADVERSARIAL.names(), default="gkl")
     p.add_argument("--preset", choices=["released"], default=None,
                    help="released: the authors' DKLv2 recipe for cifar10/cifar100 (WRN-34-10, raw inputs, 200 "
                         "epochs, lr 0.2, linear eps ramp, 5 steps of eps/2, AWP 0.005 from epoch 10, checkpoint "
@@ -25,13 +81,9 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="run folder (metrics.jsonl, checkpoint.pt)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a checkpoint")
-    g = p.add_argument_group("loss (defaults depend on --method)")
-    g.add_argument("--alpha", type=number, help="weight of the soft-label CE (IKL/GKL)")
-    g.add_argument("--beta", type=number, help="TRADES beta, or weight of the wMSE (IKL/GKL)")
-    g.add_argument("--gamma", type=number, help="weight exponent (GKL)")
-    g.add_argument("--temperature", type=number, help="temperature T of the soft-label CE (IKL/GKL; released 1)")
-    g.add_argument("--no-prior", action="store_true", help="IKL/GKL without class-wise global information")
-    g.add_argument("--prior-temperature", type=number, help="softmax temperature of the class prior (released 4)")
+    fields = _method_fields()
+    _add_method_flags(p.add_argument_group("method hyper-parameters (defaults depend on --method)"), fields)
+    g = p.add_argument_group("released recipe options")
     g.add_argument("--awp", type=number, default=None, metavar="GAMMA",
                    help="adversarial weight perturbation of relative size GAMMA (released 0.005)")
     g.add_argument("--awp-warmup", type=int, default=None, help="first epoch with AWP (default 10)")
@@ -49,9 +101,6 @@ def add_parser(sub) -> None:
                    help="ramp-hold: ramp over --eps-warmup epochs, then hold (default); released-linear: "
                         "eps*epoch/epochs, full eps only in the last epoch (released)")
     a.add_argument("--eps-warmup", type=number, default=0.0, help="epochs over which epsilon ramps up")
-    a.add_argument("--attack-loss", choices=ATTACK_LOSSES, default=None,
-                   help="inner loss; default: released (IKL/GKL: soft-ce for 10 classes, gkl-unit for 100), "
-                        "kl (TRADES), label-ce (PGD-AT)")
     a.add_argument("--eval-steps", type=int, default=10, help="PGD steps of the per-epoch robust accuracy")
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch-size", type=int, default=None)
@@ -67,52 +116,67 @@ def add_parser(sub) -> None:
     o.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="mixed precision (GPU runs)")
     o.add_argument("--no-progress", action="store_true")
     o.add_argument("--quiet", action="store_true", help="do not print the per-epoch JSON lines")
-    p.set_defaults(func=run)
+    # field name -> how the error of a flag the chosen method lacks names it
+    shown = {name: "/".join(_flags(owners[0][1])) for name, owners in fields.items()}
+    p.set_defaults(func=run, method_settings=shown)
 
 
-
-def run(args) -> int:
-    from gkl.adversarial import AdversarialConfig, released_recipe, train_adversarial
-    from gkl.training import TrainConfig
-
-    cifar = args.dataset.startswith("cifar")
-    if args.preset == "released" and not cifar:
+# -- run: named steps ---------------------------------------------------------------------------
+def _check(args) -> None:
+    """One-line errors for values argparse lets through."""
+    if args.preset == "released" and not args.dataset.startswith("cifar"):
         raise CLIError("--preset released is the CIFAR recipe: use --dataset cifar10 or cifar100")
-    rec = released_recipe(args.dataset, args.method) if args.preset == "released" else \
-        {"adversarial": {}, "train": {}, "model": {}}
-    ra, rt, rm = rec["adversarial"], rec["train"], rec["model"]
     if args.epsilon is not None and args.epsilon < 0:
         raise CLIError(f"--epsilon must be >= 0, got {args.epsilon}")
     for name in ("epochs", "batch_size", "train_subset", "eval_subset", "awp_warmup"):
         check_positive_int(getattr(args, name), "--" + name.replace("_", "-"))
     for name in ("attack_steps", "attack_steps_min", "eval_steps", "workers"):
         check_positive_int(getattr(args, name), "--" + name.replace("_", "-"), allow_zero=True)
-    adv = AdversarialConfig.for_method(
+
+
+def _method_settings(args, recipe: dict[str, Any]) -> dict[str, Any]:
+    """The chosen method's settings: the preset's, overridden by the flags given."""
+    from gkl.methods.adversarial import ADVERSARIAL
+
+    own = {f.name for f in dataclasses.fields(ADVERSARIAL[args.method].Config)}
+    given = {k: getattr(args, k) for k in args.method_settings if getattr(args, k) is not None}
+    wrong = sorted(set(given) - own)
+    if wrong:
+        flags = ", ".join(args.method_settings[k] for k in wrong)
+        its = ", ".join(args.method_settings.get(k, k) for k in sorted(own)) or "none"
+        verb = "does" if len(wrong) == 1 else "do"
+        raise CLIError(f"{flags} {verb} not apply to --method {args.method} (its flags: {its})")
+    return {**{k: v for k, v in recipe.items() if k in own}, **given}
+
+
+def _adversarial_config(args, recipe: dict[str, Any], cifar: bool):
+    from gkl.methods.adversarial import AdversarialConfig
+
+    return AdversarialConfig.for_method(
         args.method,
-        epsilon=pick(args.epsilon, ra.get("epsilon"), 8 / 255 if cifar else 0.2),
+        epsilon=pick(args.epsilon, recipe.get("epsilon"), 8 / 255 if cifar else 0.2),
         norm=args.norm,
-        attack_steps=pick(args.attack_steps, ra.get("attack_steps"), 10 if cifar else 5),
+        attack_steps=pick(args.attack_steps, recipe.get("attack_steps"), 10 if cifar else 5),
         attack_steps_min=args.attack_steps_min,
-        step_ratio=pick(args.step_ratio, ra.get("step_ratio"), 0.25 if cifar else 0.4),
-        eps_schedule=pick(args.eps_schedule, ra.get("eps_schedule")),
+        step_ratio=pick(args.step_ratio, recipe.get("step_ratio"), 0.25 if cifar else 0.4),
+        eps_schedule=pick(args.eps_schedule, recipe.get("eps_schedule")),
         eps_warmup=args.eps_warmup,
-        alpha=args.alpha,
-        beta=args.beta,
-        gamma=pick(args.gamma, ra.get("gamma")),
-        temperature=args.temperature,
-        use_prior=False if args.no_prior else None,
-        prior_temperature=pick(args.prior_temperature, ra.get("prior_temperature")),
-        attack_loss=args.attack_loss,
-        awp_gamma=pick(args.awp, ra.get("awp_gamma")),
-        awp_warmup=pick(args.awp_warmup, ra.get("awp_warmup")),
+        awp_gamma=pick(args.awp, recipe.get("awp_gamma")),
+        awp_warmup=pick(args.awp_warmup, recipe.get("awp_warmup")),
         eval_steps=args.eval_steps,
+        **_method_settings(args, recipe),
     )
-    train = TrainConfig(
-        epochs=pick(args.epochs, rt.get("epochs"), 10),
-        batch_size=pick(args.batch_size, rt.get("batch_size"), 128 if cifar else 64),
-        lr=pick(args.lr, rt.get("lr"), 0.1 if cifar else 0.05),
-        weight_decay=pick(args.weight_decay, rt.get("weight_decay"), 5e-4),
-        schedule=pick(args.schedule, rt.get("schedule"), "cosine"),
+
+
+def _train_config(args, recipe: dict[str, Any], cifar: bool):
+    from gkl.training import TrainConfig
+
+    return TrainConfig(
+        epochs=pick(args.epochs, recipe.get("epochs"), 10),
+        batch_size=pick(args.batch_size, recipe.get("batch_size"), 128 if cifar else 64),
+        lr=pick(args.lr, recipe.get("lr"), 0.1 if cifar else 0.05),
+        weight_decay=pick(args.weight_decay, recipe.get("weight_decay"), 5e-4),
+        schedule=pick(args.schedule, recipe.get("schedule"), "cosine"),
         milestones=tuple(args.milestones),
         seed=args.seed,
         device=args.device,
@@ -120,11 +184,22 @@ def run(args) -> int:
         eval_subset=args.eval_subset,
         progress=not args.no_progress,
         deterministic=not cifar,
-        ema_decay=pick(args.ema, rt.get("ema_decay")),
+        ema_decay=pick(args.ema, recipe.get("ema_decay")),
         amp=args.amp,
     )
-    model = pick(args.model, rm.get("name"), "preact_resnet18" if cifar else "small_cnn")
-    normalize = not pick(args.raw_inputs, rm.get("normalize") is False, False)
+
+
+def run(args) -> int:
+    from gkl.methods.adversarial import released_recipe, train_adversarial
+
+    _check(args)
+    cifar = args.dataset.startswith("cifar")
+    rec = released_recipe(args.dataset, args.method) if args.preset == "released" else \
+        {"adversarial": {}, "train": {}, "model": {}}
+    adv = _adversarial_config(args, rec["adversarial"], cifar)
+    train = _train_config(args, rec["train"], cifar)
+    model = pick(args.model, rec["model"].get("name"), "preact_resnet18" if cifar else "small_cnn")
+    normalize = not pick(args.raw_inputs, rec["model"].get("normalize") is False, False)
     printer = None if args.quiet else (lambda m: print(json.dumps(m), flush=True))
     train_adversarial(
         args.dataset, model, adv, train, args.out,
@@ -132,5 +207,3 @@ def run(args) -> int:
         resume=args.resume, overwrite=args.overwrite, on_epoch=printer, normalize=normalize,
     )
     return 0
-
-

@@ -34,11 +34,11 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     import torch
 
-    from gkl.adversarial import load_trained
     from gkl.attacks import robustness
     from gkl.data import get_dataset
-    from gkl.training.device import get_device
+    from gkl.methods.adversarial import load_trained
     from gkl.training import is_main_process
+    from gkl.training.device import get_device
 
     if args.epsilon is not None and args.epsilon < 0:
         raise CLIError(f"--epsilon must be >= 0, got {args.epsilon}")

@@ -1,6 +1,6 @@
 """Figures of the adversarial-training chapter (plotly for curves, matplotlib for image grids).
 
-Every function takes plain results (the records of :func:`gkl.adversarial.run_experiment`, models,
+Every function takes plain results (the records of :func:`gkl.experiments.adversarial.run_experiment`, models,
 tensors) and returns a figure; nothing here trains. Method colours come from :mod:`gkl.figures.palette`.
 """
 

@@ -5,8 +5,7 @@ Importing this package registers every model: :mod:`.small` (digits), :mod:`.pre
 Every model returns logits and normalises its [0, 1] inputs itself.
 """
 
+from . import cifar_kd, mnist1d, preact_resnet, small, wide_resnet  # noqa: E402,F401  (register)  # noqa: E402,F401  (register; distillation models)
 from .registry import Normalize, available_models, build_model, register_model
-from . import small, preact_resnet, wide_resnet  # noqa: E402,F401  (register)
-from . import cifar_kd, mnist1d  # noqa: E402,F401  (register; distillation models)
 
 __all__ = ["build_model", "register_model", "available_models", "Normalize"]

@@ -7,12 +7,13 @@ from typing import Any, Optional
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import Dataset
 
 __all__ = ["student_report"]
 
 
 @torch.no_grad()
-def student_report(student: nn.Module, teacher: Optional[nn.Module], dataset, bins: int = 10,
+def student_report(student: nn.Module, teacher: Optional[nn.Module], dataset: Dataset, bins: int = 10,
                    batch_size: int = 1000) -> dict[str, Any]:
     r"""What a student learned, on ``dataset``: accuracy, agreement with the teacher's top-1, expected
     calibration error and the reliability-diagram data.

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 
 __all__ = ["gkl_recipe"]
 
@@ -12,7 +14,7 @@ __all__ = ["gkl_recipe"]
 def gkl_recipe(
     student: nn.Module,
     teacher: nn.Module,
-    loader,
+    loader: Iterable[tuple[Tensor, Tensor]],
     num_classes: int,
     epochs: int = 240,
     lr: float = 0.05,

@@ -8,14 +8,14 @@ from typing import Any, Mapping, Optional, Union
 
 from torch import nn
 
-from gkl.data import get_dataset
+from gkl.data import DatasetInfo, TensorDataset, get_dataset
 from gkl.methods.distill.base import DistillConfig, build_distiller, distill_config
 from gkl.methods.distill.objective import DistillObjective
 from gkl.methods.registry import DISTILLERS
 from gkl.models import build_model
 from gkl.training import TrainConfig, fit
 
-__all__ = ["RunResult", "load_data", "model_kwargs", "train_student"]
+__all__ = ["RunResult", "load_data", "train_student"]
 
 
 @dataclass
@@ -33,16 +33,6 @@ class RunResult:
         return float(self.history[-1]["test_acc"])
 
 
-def model_kwargs(info: Any, normalize: bool = True, extra: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
-    """Model arguments from the data set: ``extra`` plus the data's ``mean``/``std`` (which win over
-    ``extra``'s); ``normalize=False``: identity normalisation (raw [0, 1] inputs)."""
-    if normalize:
-        stats = {"mean": tuple(info.mean), "std": tuple(info.std)}
-    else:
-        stats = {"mean": (0.0,) * len(info.mean), "std": (1.0,) * len(info.std)}
-    return {**dict(extra or {}), **stats}
-
-
 def _train_config(train: Mapping[str, Any], progress: bool, device: Optional[str]) -> TrainConfig:
     d = dict(train)
     d["progress"] = progress
@@ -51,7 +41,8 @@ def _train_config(train: Mapping[str, Any], progress: bool, device: Optional[str
     return TrainConfig(**d)
 
 
-def load_data(dataset: str, train_subset: Optional[int] = None, data_root: Optional[str] = None, seed: int = 0):
+def load_data(dataset: str, train_subset: Optional[int] = None, data_root: Optional[str] = None,
+              seed: int = 0) -> tuple[TensorDataset, TensorDataset, DatasetInfo]:
     """``get_dataset`` plus an optional fixed training subset (first ``n`` of a permutation seeded by 0)."""
     train_set, test_set, info = get_dataset(dataset, root=data_root, seed=seed)
     if train_subset is not None:
@@ -92,7 +83,7 @@ def train_student(
     config = _train_config(train or {}, progress, device)
     train_set, test_set, info = load_data(dataset, train_subset, data_root, seed=config.seed)
     kwargs = dict(arch_kwargs or {})
-    build_kwargs = model_kwargs(info, extra=kwargs)
+    build_kwargs = info.model_kwargs(**kwargs)
     build_model(arch, info.num_classes, **build_kwargs)  # fail early on a bad name/arguments
     # the distiller needs the student; the engine builds it after seeding, so bind it in the factory
     distiller = build_distiller(nn.Identity(), teacher if needs_teacher else None, distill, info.num_classes)

@@ -1,0 +1,58 @@
+"""Sphinx local extension: the ``gkl-api`` directive, the API reference generated from the package.
+
+``.. gkl-api:: gkl`` walks the package (:func:`pkgutil.walk_packages`) and writes one section per
+sub-package with its docstring, then one ``automodule`` (members, in source order) per module. A
+module that is added or moved appears without editing the page; ``__main__`` modules are skipped
+(never imported). Objects re-exported by a package are documented once, where they are defined.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from typing import Any
+
+from docutils import nodes
+from docutils.statemachine import StringList
+from sphinx.application import Sphinx
+from sphinx.util.docutils import SphinxDirective
+from sphinx.util.nodes import nested_parse_with_titles
+
+
+def package_modules(root: str) -> list[str]:
+    """Every importable module under ``root`` (packages included), ``__main__`` modules left out."""
+    pkg = importlib.import_module(root)
+    names = [root] + [m.name for m in pkgutil.walk_packages(pkg.__path__, root + ".")]
+    return sorted(n for n in names if not n.endswith("__main__"))
+
+
+def _is_package(name: str) -> bool:
+    return hasattr(importlib.import_module(name), "__path__")
+
+
+class GklApi(SphinxDirective):
+    """``.. gkl-api:: <package>``: sections per sub-package, ``automodule`` per module."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        root = self.arguments[0]
+        lines: list[str] = []
+        for name in package_modules(root):
+            depth = name.count(".")
+            if name == root:
+                continue
+            if _is_package(name):  # its docstring; what it re-exports is documented where it is defined
+                head = [name, "-" * len(name)] if depth == 1 else [f".. rubric:: ``{name}``"]
+                lines += [*head, "", f".. automodule:: {name}", "   :no-members:", ""]
+            else:
+                lines += [f".. rubric:: ``{name}``", "", f".. automodule:: {name}", "   :members:",
+                          "   :member-order: bysource", "   :show-inheritance:", ""]
+        container = nodes.container()
+        nested_parse_with_titles(self.state, StringList(lines, source=f"gkl-api:{root}"), container)
+        return container.children
+
+
+def setup(app: Sphinx) -> dict[str, Any]:
+    app.add_directive("gkl-api", GklApi)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

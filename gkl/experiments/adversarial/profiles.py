@@ -1,0 +1,181 @@
+"""The adversarial-training experiment's settings: :class:`Profile` and the named :data:`PROFILES`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from gkl.experiments.cache import run_key
+from gkl.methods.adversarial import AdversarialConfig, AttackSetup, released_recipe
+from gkl.methods.registry import MethodConfig
+from gkl.training import TrainConfig
+
+__all__ = ["Profile", "PROFILES"]
+
+#: A method of a profile: ``(registered name, settings)`` or the method's config itself.
+MethodSpec = Union[tuple[str, dict[str, Any]], MethodConfig]
+
+
+@dataclass
+class Profile:
+    """Everything an experiment needs: data, model, training, attacks, seeds, methods.
+
+    ``methods`` maps a label to ``(method, settings)`` (settings of the method's config or of the
+    attack setup, over the profile's) or to a method config (e.g. ``GKL.Config(gamma=0.0)``).
+    ``attacks`` are names understood by :func:`gkl.attacks.robustness` (``"autoattack"`` is the
+    standard AutoAttack, ``"autoattack_fast"`` a reduced budget, labelled as such).
+    ``autoattack_subset`` ``None`` evaluates AutoAttack on the full test split (``test_subset``: the
+    final evaluation uses only the first that many test points). ``eps_schedule``,
+    ``awp_gamma``/``awp_warmup`` (AWP), ``ema_decay`` (checkpoint averaging, evaluated at the end) and
+    ``normalize=False`` (raw inputs) switch on the parts of the released recipe (see
+    :func:`gkl.methods.adversarial.released_recipe`).
+    """
+
+    name: str
+    dataset: str
+    model: str
+    epsilon: float
+    epochs: int
+    methods: dict[str, MethodSpec]
+    seeds: tuple[int, ...] = (0, 1, 2)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    batch_size: int = 64
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    weight_decay: float = 5e-4
+    warmup_epochs: float = 0.0
+    attack_steps: int = 5
+    step_ratio: float = 0.4
+    eps_schedule: str = "ramp-hold"
+    eps_warmup: float = 3.0
+    awp_gamma: Optional[float] = None
+    awp_warmup: int = 10
+    ema_decay: Optional[float] = None
+    normalize: bool = True
+    schedule: str = "cosine"
+    pgd_steps: int = 20
+    attacks: tuple[str, ...] = ("pgd", "autoattack")
+    autoattack_subset: Optional[int] = None
+    test_subset: Optional[int] = None
+    eval_subset: Optional[int] = None
+    train_subset: Optional[int] = None
+    curve_epsilons: tuple[float, ...] = ()
+    data_root: Optional[str] = None
+    num_workers: int = 0
+    deterministic: bool = True
+
+    def replace(self, **kw: Any) -> "Profile":
+        return dataclasses.replace(self, **kw)
+
+    def key(self, method_label: str, seed: int) -> str:
+        """The run key of one method and seed: the profile's settings that shape a run (not its other
+        methods, seeds or data folder) and the method's full config, so a change to one method's
+        config never changes another's key."""
+        shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                  if f.name not in ("methods", "seeds", "data_root")}
+        return run_key({"profile": shared, "method": method_label, "seed": seed,
+                        "adversarial": self.adversarial_config(method_label).to_dict()})
+
+    def adversarial_config(self, label: str) -> AdversarialConfig:
+        """The full config of method ``label``: the profile's attack setup and the method's settings."""
+        spec = self.methods[label]
+        base = {
+            "epsilon": self.epsilon,
+            "attack_steps": self.attack_steps,
+            "step_ratio": self.step_ratio,
+            "eps_schedule": self.eps_schedule,
+            "eps_warmup": self.eps_warmup,
+            "awp_gamma": self.awp_gamma,
+            "awp_warmup": self.awp_warmup,
+            "eval_steps": 10,
+        }
+        if isinstance(spec, MethodConfig):
+            return AdversarialConfig(AttackSetup(**{k: v for k, v in base.items() if v is not None}), spec)
+        method, overrides = spec
+        return AdversarialConfig.for_method(method, **{**base, **overrides})
+
+    def train_config(self, seed: int, device: Optional[str] = None) -> TrainConfig:
+        return TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            weight_decay=self.weight_decay,
+            schedule=self.schedule,
+            warmup_epochs=self.warmup_epochs,
+            ema_decay=self.ema_decay,
+            seed=seed,
+            eval_subset=self.eval_subset,
+            num_workers=self.num_workers,
+            deterministic=self.deterministic,
+            device=device,
+            progress=False,
+        )
+
+
+#: The methods of the chapters, at the released settings (each method's defaults: IKL/GKL α=4,
+#: β=20, CE at T=1, prior at T=4, the released inner attack; TRADES β=6 with its KL attack).
+_METHODS: dict[str, MethodSpec] = {
+    "TRADES": ("trades", {}),
+    "IKL": ("ikl", {}),
+    "GKL": ("gkl", {}),
+}
+
+
+def _released_cifar10_profile(base: Profile) -> Profile:
+    rec = released_recipe("cifar10")
+    adv, train = rec["adversarial"], rec["train"]
+    return base.replace(
+        name="gpu-released", model=rec["model"]["name"], normalize=False,
+        attack_steps=adv["attack_steps"], step_ratio=adv["step_ratio"], eps_schedule=adv["eps_schedule"],
+        awp_gamma=adv["awp_gamma"], awp_warmup=adv["awp_warmup"], ema_decay=train["ema_decay"],
+        epochs=train["epochs"], batch_size=train["batch_size"], lr=train["lr"], weight_decay=train["weight_decay"],
+        train_subset=None, seeds=(0,),
+    )
+
+
+#: ``cpu``: the digits experiment the website shows. ``gpu``: CIFAR-10 with PreActResNet-18,
+#: sized for about 20 minutes on a Colab GPU (an estimate; see the chapter). ``gpu-released``:
+#: the full released recipe on CIFAR-10 (WRN-34-10, 200 epochs: days on one GPU).
+PROFILES: dict[str, Profile] = {
+    "cpu": Profile(
+        name="cpu",
+        dataset="digits",
+        model="small_cnn",
+        model_kwargs={"widths": [16, 32, 64]},
+        epsilon=0.2,
+        epochs=10,
+        methods=_METHODS,
+        seeds=(0, 1, 2),
+        batch_size=64,
+        lr=0.05,
+        attack_steps=5,
+        step_ratio=0.4,
+        eps_warmup=3.0,
+        autoattack_subset=120,  # standard AutoAttack costs ~0.25 s per point here: a stated third
+        curve_epsilons=(0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
+    ),
+    "gpu": Profile(
+        name="gpu",
+        dataset="cifar10",
+        model="preact_resnet18",
+        epsilon=8 / 255,
+        methods=_METHODS,
+        seeds=(0, 1),
+        epochs=4,
+        batch_size=128,
+        lr=0.1,
+        attack_steps=3,
+        step_ratio=0.5,
+        eps_warmup=1.0,
+        train_subset=5000,
+        eval_subset=500,
+        test_subset=500,
+        autoattack_subset=500,
+        curve_epsilons=(0.0, 4 / 255, 8 / 255, 12 / 255, 16 / 255),
+        num_workers=2,
+        deterministic=False,
+    ),
+}
+PROFILES["gpu-released"] = _released_cifar10_profile(PROFILES["gpu"])
