@@ -78,17 +78,18 @@ class DatasetInfo:
     def __getitem__(self, key: str) -> Any:
         return getattr(self, key)
 
-    def model_kwargs(self, normalize: bool = True, **extra: Any) -> dict[str, Any]:
+    def model_kwargs(self, normalize: bool = True, in_channels: bool = False, **extra: Any) -> dict[str, Any]:
         """Builder arguments a model needs for this data: ``mean``/``std`` (the model normalises its
         [0, 1] inputs; ``normalize=False`` gives 0/1, i.e. raw inputs as the released AT models take
-        them), ``in_channels`` for images with other than 3 channels, then ``extra``."""
+        them); with ``in_channels=True`` (convolutional image models) the channel count of images
+        with other than 3 channels; then ``extra``, which wins."""
         image = len(self.input_shape) == 3
         channels = self.input_shape[0] if image else len(self.mean)
         if normalize:
             kw: dict[str, Any] = {"mean": tuple(self.mean), "std": tuple(self.std)}
         else:
             kw = {"mean": (0.0,) * channels, "std": (1.0,) * channels}
-        if image and channels != 3:
+        if in_channels and image and channels != 3:
             kw["in_channels"] = channels
         kw.update(extra)
         return kw

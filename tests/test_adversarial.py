@@ -5,24 +5,19 @@ import json
 import pytest
 import torch
 
-from gkl.data import get_dataset, write_fake_cifar
+from gkl.data import write_fake_cifar
 from gkl.experiments.adversarial import PROFILES, format_table, run_experiment, run_one, summarize
 from gkl.methods.adversarial import AdversarialConfig, AdversarialObjective, load_trained, train_adversarial
 from gkl.models import build_model
-from gkl.training import StepContext, TrainConfig
+from gkl.training import TrainConfig
 
 torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
 
 
 @pytest.fixture(scope="module")
-def digits():
-    tr, te, info = get_dataset("digits")
+def digits(digits_data):
+    tr, te, info = digits_data
     return tr.subset(128), te.subset(64), info
-
-
-def ctx_for(model, step=0, steps_per_epoch=10, epochs=10):
-    return StepContext(torch.device("cpu"), model, TrainConfig(), epoch=1 + step // steps_per_epoch,
-                       epochs=epochs, step=step, steps_per_epoch=steps_per_epoch)
 
 
 def test_config_validation_and_method_defaults():
@@ -55,25 +50,25 @@ def test_config_validation_and_method_defaults():
         AdversarialConfig.for_method("gkl", attack_loss="label-ce")
 
 
-def test_epsilon_and_step_curriculum_reach_full_strength_after_warmup():
+def test_epsilon_and_step_curriculum_reach_full_strength_after_warmup(step_context):
     cfg = AdversarialConfig.for_method("trades", epsilon=0.2, eps_warmup=3, attack_steps=5, attack_steps_min=2)
     obj = AdversarialObjective(cfg, 10)
     m = build_model("small_cnn", 10)
-    sched = [obj.schedule(ctx_for(m, step=s)) for s in range(100)]  # 10 epochs x 10 steps
+    sched = [obj.schedule(step_context(m, step=s, steps_per_epoch=10)) for s in range(100)]  # 10 epochs x 10 steps
     eps = [e for e, _ in sched]
     assert eps[0] == pytest.approx(0.2 / 30) and eps[29] == pytest.approx(0.2)  # full at epoch 3, not at the end
     assert all(b >= a for a, b in zip(eps, eps[1:])) and max(eps) == pytest.approx(0.2)
     steps = [k for _, k in sched]
     assert steps[0] == 2 and steps[29:] == [5] * 71 and sorted(set(steps)) == [2, 3, 4, 5]
-    assert AdversarialObjective(AdversarialConfig.for_method("trades"), 10).schedule(ctx_for(m)) == (8 / 255, 10)
+    assert AdversarialObjective(AdversarialConfig.for_method("trades"), 10).schedule(step_context(m, steps_per_epoch=10)) == (8 / 255, 10)
 
 
-def test_released_linear_epsilon_reaches_full_strength_only_in_the_last_epoch():
+def test_released_linear_epsilon_reaches_full_strength_only_in_the_last_epoch(step_context):
     cfg = AdversarialConfig.for_method("gkl", epsilon=0.2, eps_schedule="released-linear", attack_steps=5,
                                        attack_steps_min=2, eps_warmup=3)
     obj = AdversarialObjective(cfg, 10)
     m = build_model("small_cnn", 10)
-    sched = [obj.schedule(ctx_for(m, step=s)) for s in range(100)]  # 10 epochs x 10 steps
+    sched = [obj.schedule(step_context(m, step=s, steps_per_epoch=10)) for s in range(100)]  # 10 epochs x 10 steps
     assert [e for e, _ in sched[::10]] == pytest.approx([0.2 * e / 10 for e in range(1, 11)])
     assert all(sched[10 * e + i] == sched[10 * e] for e in range(10) for i in range(10))  # per epoch
     assert {k for _, k in sched} == {5}  # the released code never runs its step curriculum
@@ -83,12 +78,12 @@ def test_released_linear_epsilon_reaches_full_strength_only_in_the_last_epoch():
     ("pgd-at", {"robust"}), ("trades", {"natural", "robust"}),
     ("ikl", {"natural", "robust_ce", "robust_wmse"}), ("gkl", {"natural", "robust_ce", "robust_wmse"}),
 ])
-def test_each_method_takes_a_step(method, terms, digits):
+def test_each_method_takes_a_step(method, terms, digits, step_context):
     tr, _, info = digits
     torch.manual_seed(0)
     m = build_model("small_cnn", 10, mean=info.mean, std=info.std).train()
     obj = AdversarialObjective(AdversarialConfig.for_method(method, epsilon=0.1, attack_steps=3), 10)
-    ctx = ctx_for(m)
+    ctx = step_context(m, steps_per_epoch=10)
     obj.start_epoch(1, ctx)
     x, y = tr.tensors()
     out = obj.loss_terms(m, x[:32], y[:32], ctx)
@@ -97,11 +92,11 @@ def test_each_method_takes_a_step(method, terms, digits):
     assert m.training and all(p.grad is not None for p in m.parameters())
 
 
-def test_class_prior_comes_from_the_previous_epochs_clean_logits(digits):
+def test_class_prior_comes_from_the_previous_epochs_clean_logits(digits, step_context):
     tr, _, info = digits
     m = build_model("small_cnn", 10, mean=info.mean, std=info.std)
     obj = AdversarialObjective(AdversarialConfig.for_method("gkl", epsilon=0.1, attack_steps=1), 10)
-    ctx = ctx_for(m)
+    ctx = step_context(m, steps_per_epoch=10)
     obj.start_epoch(1, ctx)
     assert torch.allclose(obj.method.weights_prior(), torch.full((10, 10), 0.1))  # uniform in epoch 1
     x, y = tr.tensors()

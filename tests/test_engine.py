@@ -6,7 +6,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gkl.data import get_dataset
 from gkl.models import build_model
 from gkl.training import Objective, StepOutput, TrainConfig, default_runs_dir, fit, read_metrics
 from gkl.training.checkpoint import load_checkpoint, save_checkpoint
@@ -29,8 +28,8 @@ class CE(Objective):
 
 
 @pytest.fixture(scope="module")
-def digits():
-    tr, te, info = get_dataset("digits")
+def digits(digits_data):
+    tr, te, info = digits_data
     return tr.subset(256), te.subset(100), info
 
 

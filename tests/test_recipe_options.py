@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from gkl.data import TensorDataset, get_dataset
+from gkl.data import TensorDataset
 from gkl.methods.adversarial import AdversarialConfig, load_trained, train_adversarial
 from gkl.training import Objective, StepOutput, TrainConfig, fit
 from gkl.training.awp import AdversarialWeightPerturbation, perturbed_parameters
@@ -18,8 +18,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def digits():
-    tr, te, info = get_dataset("digits")
+def digits(digits_data):
+    tr, te, info = digits_data
     return tr.subset(96), te.subset(32), info
 
 

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from gkl.methods.adversarial import AdversarialConfig, AdversarialObjective, soft_label_ce
-from gkl.training import StepContext, TrainConfig
 from tests import released_at as rel
 
 torch.set_num_threads(1)
@@ -30,10 +29,6 @@ class Identity(nn.Module):
 def linear_model(seed=0):
     torch.manual_seed(seed)
     return nn.Sequential(nn.Linear(D, 16), nn.Tanh(), nn.Linear(16, C)).double()
-
-
-def ctx_for(module, epoch=1, epochs=10, step=0):
-    return StepContext(torch.device("cpu"), module, TrainConfig(), epoch=epoch, epochs=epochs, step=step, steps_per_epoch=1)
 
 
 def logits_pair(seed=0):
@@ -113,10 +108,10 @@ def test_attack_loss_is_the_released_one(classes, released):
 
 
 # -- the class prior: epoch-ahead, from the clean logits at T_prior ------------------------------
-def test_prior_is_the_released_one():
+def test_prior_is_the_released_one(step_context):
     model = linear_model()
     obj = AdversarialObjective(AdversarialConfig.for_method("gkl", epsilon=0.05, attack_steps=1), C)
-    ctx = ctx_for(model)
+    ctx = step_context(model)
     torch.testing.assert_close(obj.method.weights_prior().double(), rel.uniform_prior(C))  # epoch 1: uniform
     g = torch.Generator().manual_seed(5)
     batches = [(torch.rand(B, D, generator=g, dtype=torch.float64), torch.randint(0, C, (B,), generator=g)) for _ in range(3)]
@@ -133,7 +128,7 @@ def test_prior_is_the_released_one():
 
 # -- a whole training step: attack, loss and gradients as released --------------------------------
 @pytest.mark.parametrize("classes_like", ["cifar10", "cifar100"])
-def test_training_step_is_the_released_one(classes_like):
+def test_training_step_is_the_released_one(classes_like, step_context):
     model = linear_model()
     g = torch.Generator().manual_seed(7)
     x = 0.1 + 0.8 * torch.rand(B, D, generator=g, dtype=torch.float64)  # the 0.001 start stays inside [0, 1]
@@ -146,7 +141,7 @@ def test_training_step_is_the_released_one(classes_like):
         obj.method.attack_loss = "gkl-unit"
     obj.method.prior.current = prior
     torch.manual_seed(11)
-    out = obj.loss_terms(model, x, y, ctx_for(model))
+    out = obj.loss_terms(model, x, y, step_context(model))
     ours = sum(out.terms.values())
     ours_grads = torch.autograd.grad(ours, list(model.parameters()))
 
@@ -182,14 +177,14 @@ def test_soft_label_ce_never_moves_the_clean_logits():
     assert torch.count_nonzero(g_clean) == 0
 
 
-def test_evaluation_attacks_at_eval_epsilon():
+def test_evaluation_attacks_at_eval_epsilon(step_context):
     torch.manual_seed(0)
     model = linear_model()
     x, y = torch.rand(64, D, dtype=torch.float64), torch.randint(0, C, (64,))
     accs = []
     for eval_eps in (0.0, 0.5):
         obj = AdversarialObjective(AdversarialConfig.for_method("trades", epsilon=0.05, eval_epsilon=eval_eps), C)
-        accs.append(obj.eval_batch(model, x, y, ctx_for(model)))
+        accs.append(obj.eval_batch(model, x, y, step_context(model)))
     assert accs[0]["robust_acc"] == accs[0]["clean_acc"]  # ε = 0: no attack at all
     assert accs[1]["robust_acc"] < accs[0]["robust_acc"]  # the configured evaluation radius is used
 

@@ -30,21 +30,37 @@ def _is_package(name: str) -> bool:
     return hasattr(importlib.import_module(name), "__path__")
 
 
+def ordered(names: list[str], root: str, order: list[str]) -> list[str]:
+    """``names`` grouped by sub-package of ``root``, the groups in ``order`` first (others after, by name)."""
+    rank = {f"{root}.{o}": i for i, o in enumerate(order)}
+
+    def key(name: str) -> tuple[int, str, str]:
+        top = ".".join(name.split(".")[:2])
+        return (rank.get(top, len(rank)), top, name)
+
+    return sorted(names, key=key)
+
+
 class GklApi(SphinxDirective):
-    """``.. gkl-api:: <package>``: sections per sub-package, ``automodule`` per module."""
+    """``.. gkl-api:: <package>`` with an optional ``:order:`` of its sub-packages (lowest floor first):
+    a section per sub-package or top-level module, ``automodule`` per module."""
 
     required_arguments = 1
+    option_spec = {"order": str}
 
     def run(self) -> list[nodes.Node]:
         root = self.arguments[0]
+        order = self.options.get("order", "").split()
         lines: list[str] = []
-        for name in package_modules(root):
+        for name in ordered(package_modules(root), root, order):
             depth = name.count(".")
             if name == root:
                 continue
+            head = [name, "-" * len(name)] if depth == 1 else [f".. rubric:: ``{name}``"]
             if _is_package(name):  # its docstring; what it re-exports is documented where it is defined
-                head = [name, "-" * len(name)] if depth == 1 else [f".. rubric:: ``{name}``"]
                 lines += [*head, "", f".. automodule:: {name}", "   :no-members:", ""]
+            elif depth == 1:
+                lines += [*head, "", f".. automodule:: {name}", "   :members:", "   :member-order: bysource", ""]
             else:
                 lines += [f".. rubric:: ``{name}``", "", f".. automodule:: {name}", "   :members:",
                           "   :member-order: bysource", "   :show-inheritance:", ""]

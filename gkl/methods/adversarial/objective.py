@@ -59,7 +59,7 @@ class AdversarialObjective(Objective):
         return {"epsilon": float(self._eps_now), "attack_steps": int(self._steps_now), "awp": int(self._awp_now)}
 
     def schedule(self, ctx: StepContext) -> tuple[float, int]:
-        """``(ε, attack steps)`` for the current step (see ``eps_schedule`` in :mod:`.base`)."""
+        """``(ε, attack steps)`` for the current step (see ``eps_schedule`` in :mod:`gkl.methods.adversarial.base`)."""
         c = self.cfg.setup
         if c.eps_schedule == "released-linear":
             return c.epsilon * ctx.epoch / ctx.epochs, c.attack_steps

@@ -78,7 +78,7 @@ def train_adversarial(
     train_set, test_set, info = data if data is not None else get_dataset(dataset, data_root)
     if train_subset is not None and train_subset < len(train_set):
         train_set = train_set.subset(train_subset, seed=0)
-    kw = info.model_kwargs(normalize, **(model_kwargs or {}))
+    kw = info.model_kwargs(normalize, in_channels=True, **(model_kwargs or {}))
     seed_everything(train.seed, deterministic=train.deterministic)
     model = build_model(model_name, info.num_classes, **kw)
     meta = {
