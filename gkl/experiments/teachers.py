@@ -27,6 +27,7 @@ from typing import Any, Mapping, Optional, Union
 import torch
 from torch import nn
 
+from gkl.experiments.cache import run_key
 from gkl.methods.distill.train import train_student
 from gkl.training.checkpoint import load_checkpoint, save_checkpoint
 
@@ -73,7 +74,7 @@ class TeacherSpec:
     @property
     def key(self) -> str:
         """SHA-256 of the canonical JSON of :meth:`to_dict` (runtime-only settings excluded)."""
-        return _sha(json.dumps(self.to_dict(), sort_keys=True).encode())
+        return run_key(self.to_dict(), length=64)
 
     @property
     def name(self) -> str:
@@ -93,10 +94,6 @@ class LoadedTeacher:
     weights_sha256: str
     path: Path
     test_acc: Optional[float] = None
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def state_dict_sha256(state_dict: Mapping[str, torch.Tensor]) -> str:
@@ -131,7 +128,7 @@ def save_teacher(path: Union[str, Path], model: nn.Module, spec: Mapping[str, An
         {
             "kind": TEACHER_FORMAT,
             "spec": spec,
-            "spec_hash": _sha(json.dumps(spec, sort_keys=True, default=list).encode()),
+            "spec_hash": run_key(spec, length=64),
             "weights_sha256": digest,
             "state_dict": sd,
             "test_acc": test_acc,
@@ -183,7 +180,7 @@ def load_teacher(
             f"recorded {str(record['weights_sha256'])[:12]}"
         )
     s = dict(record["spec"])
-    if _sha(json.dumps(s, sort_keys=True, default=list).encode()) != record["spec_hash"]:
+    if run_key(s, length=64) != record["spec_hash"]:
         raise ValueError(f"teacher checkpoint {path} is corrupted: its spec does not match its recorded hash")
     want = spec.to_dict() if spec is not None else {}
     if spec is not None and {k: s.get(k) for k in want} != want:
