@@ -1,4 +1,4 @@
-"""Command line: ``python -m gkl adversarial | evaluate | distill | bench``.
+"""Command line: ``python -m gkl adversarial | evaluate | distill | bench | sweep``.
 
 Examples::
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-from gkl.cli import adversarial, bench, distill, evaluate
+from gkl.cli import adversarial, bench, distill, evaluate, sweep
 from gkl.cli.common import CLIError, Parser
 
 __all__ = ["main", "build_parser", "CLIError", "SUBCOMMANDS"]
@@ -27,7 +27,7 @@ __all__ = ["main", "build_parser", "CLIError", "SUBCOMMANDS"]
 PROG = "gkl"
 
 #: One module per sub-command, each with ``add_parser(subparsers)`` (which sets ``func``).
-SUBCOMMANDS = {"adversarial": adversarial, "evaluate": evaluate, "distill": distill, "bench": bench}
+SUBCOMMANDS = {"adversarial": adversarial, "evaluate": evaluate, "distill": distill, "bench": bench, "sweep": sweep}
 
 
 def build_parser() -> Parser:

@@ -1,0 +1,89 @@
+"""Recorded experiments: a result table together with the command, the commit and the environment
+that produced it, stored in the repository as data (``gkl/experiments/recorded/*.json``) so the book
+can load and plot it — labelled as recorded — without re-running it at build time.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import torch
+
+from gkl.training.checkpoint import atomic_write_text
+
+__all__ = ["RECORDED", "environment", "git_commit", "write_record", "read_record", "recorded_path"]
+
+#: Where recorded sweeps live (package data: available wherever ``gkl`` is installed).
+RECORDED = Path(__file__).resolve().parent / "recorded"
+
+
+def git_commit(cwd: Optional[Union[str, Path]] = None) -> Optional[str]:
+    """``HEAD``'s hash (with ``+dirty`` when tracked files changed), or ``None`` outside a git checkout."""
+    cwd = Path(cwd) if cwd is not None else Path(__file__).resolve().parents[2]
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def environment() -> dict[str, Any]:
+    """Versions and hardware a recorded number depends on."""
+    import numpy
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numpy": numpy.__version__,
+        "platform": platform.platform(),
+        "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+
+
+def write_record(path: Union[str, Path], rows: Sequence[Mapping[str, Any]], *, command: Sequence[str],
+                 grids: Mapping[str, Any], extra: Optional[Mapping[str, Any]] = None) -> dict[str, Any]:
+    """Write ``{"command", "commit", "environment", "created", "grids", "rows", ...extra}`` as JSON
+    (atomically) and return it. ``command`` is the argument list that re-creates the record."""
+    record = {
+        "command": " ".join(str(c) for c in command),
+        "commit": git_commit(),
+        "environment": environment(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "grids": dict(grids),
+        **dict(extra or {}),
+        "rows": [dict(r) for r in rows],
+    }
+    atomic_write_text(path, json.dumps(record, indent=1, sort_keys=False, default=str) + "\n")
+    return record
+
+
+def recorded_path(name: str) -> Path:
+    """The file of the recorded sweep ``name`` (e.g. ``"distill-cpu"``)."""
+    return RECORDED / f"{name}.json"
+
+
+def read_record(path_or_name: Union[str, Path]) -> dict[str, Any]:
+    """A record written by :func:`write_record` (a path, or a name under :data:`RECORDED`)."""
+    p = Path(path_or_name)
+    if not p.suffix:
+        p = recorded_path(str(path_or_name))
+    if not p.is_file():
+        raise FileNotFoundError(f"no recorded sweep at {p}: run the command that creates it (see CONTRIBUTING.md)")
+    try:
+        record = json.loads(p.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"recorded sweep {p} is not valid JSON: {err.msg}") from None
+    for key in ("command", "rows", "grids"):
+        if key not in record:
+            raise ValueError(f"recorded sweep {p} has no {key!r}")
+    return record
