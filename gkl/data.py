@@ -138,6 +138,18 @@ class TensorDataset(Dataset):
         idx = torch.randperm(len(self), generator=g)[:n].sort().values
         return TensorDataset(self.inputs[idx], self.targets[idx], self.augment, self.pad)
 
+    def split(self, n: int, n_val: int, seed: int = 0) -> tuple["TensorDataset", "TensorDataset"]:
+        """Disjoint training and validation parts from one permutation seeded by ``seed``: the first
+        ``n`` samples (exactly :meth:`subset` ``(n, seed)``) and the next ``n_val``. The validation
+        part is for choosing hyper-parameters and epochs; it never touches the test split."""
+        if not (1 <= n and 1 <= n_val and n + n_val <= len(self)):
+            raise ValueError(f"cannot take {n} training and {n_val} validation samples from {len(self)}")
+        g = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(len(self), generator=g)
+        tr, va = perm[:n].sort().values, perm[n:n + n_val].sort().values
+        val = TensorDataset(self.inputs[va], self.targets[va], False, self.pad)  # evaluated, never augmented
+        return TensorDataset(self.inputs[tr], self.targets[tr], self.augment, self.pad), val
+
     def tensors(self) -> tuple[Tensor, Tensor]:
         """All inputs (as float, no augmentation) and labels."""
         x = self.inputs.float() / 255.0 if self.inputs.dtype == torch.uint8 else self.inputs.float()

@@ -152,3 +152,14 @@ def test_batched_loading_and_augmentation_are_seeded():
     tr, _, _ = get_dataset("digits")
     xb, yb = next(iter(DataLoader(tr, batch_size=32, collate_fn=collate)))
     assert xb.shape == (32, 1, 8, 8) and yb.shape == (32,) and torch.equal(xb, tr.inputs[:32])
+
+
+def test_validation_split_is_disjoint_and_extends_the_training_subset():
+    tr, _, _ = get_dataset("digits")
+    a, val = tr.split(300, 100, seed=0)
+    assert len(a) == 300 and len(val) == 100 and not val.augment
+    assert torch.equal(a.inputs, tr.subset(300, seed=0).inputs)  # the same students' training data
+    rows = {tuple(r) for r in a.inputs.flatten(1).tolist()}
+    assert not any(tuple(r) in rows for r in val.inputs.flatten(1).tolist())
+    with pytest.raises(ValueError, match="cannot take"):
+        tr.split(len(tr), 1)
