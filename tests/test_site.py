@@ -233,7 +233,26 @@ class TestFixturePages:
             ("fig-sliders", 0, True, True), ("fig-sliders", 1, True, True)]
 
 
+    def test_phone_width_allows_scrolling_but_not_clipping(self, fixture_site):
+        site, _ = fixture_site
+        pages = ["broken_wide_code.html", "broken_clipped_equation.html"]
+        reps = {r.page: r for r in sitecheck.check_site(site, pages=pages, viewport=PHONE, figures=False, wait_ms=1_000)}
+        assert reps["broken_wide_code.html"].overflow and reps["broken_wide_code.html"].problems == []  # it scrolls
+        assert any("clipped at 390 px" in p for p in reps["broken_clipped_equation.html"].problems)
+
+
 # --------------------------------------------------------------------------- the built site
+
+
+#: A phone's window: blocks wider than the column must scroll there, never be cut off.
+PHONE = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="module")
+def phone_reports() -> dict[str, sitecheck.PageReport]:
+    """Every page of the built site at a phone width (column widths only: figures=False)."""
+    pytest.importorskip("playwright.sync_api")
+    return {r.page: r for r in sitecheck.check_site(HTML, viewport=PHONE, figures=False, wait_ms=3_000)}
 
 
 @pytest.fixture(scope="module")
@@ -292,6 +311,14 @@ class TestBuiltSite:
         bad = {p: r.widget_errors + [f"view of model {m} not drawn" for m in r.undrawn_widgets]
                for p, r in reports.items() if r.widget_errors or r.undrawn_widgets}
         assert not bad, "ipywidgets not drawn or drawn as errors:\n" + _listing(bad)
+
+    def test_blocks_fit_the_column_at_1280_px(self, reports):
+        wide = {p: [q for q in r.problems if "wider than its column" in q] for p, r in reports.items()}
+        assert {p: q for p, q in wide.items() if q} == {}
+
+    def test_wide_blocks_scroll_at_a_phone_width(self, phone_reports):
+        clipped = {p: r.problems for p, r in phone_reports.items() if r.problems}
+        assert clipped == {}
 
     def test_no_page_has_any_problem(self, reports):
         """Everything the checker reports, in one list (nothing it finds goes unasserted)."""

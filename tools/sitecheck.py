@@ -14,7 +14,10 @@ A page has a problem (:attr:`PageReport.problems`) when it shows any of:
 * a plotly slider that is not drawn, or that, dragged from its active step to the far end of its
   rail, does not move or does not change what the figure draws (every slider of every figure);
 * an ipywidgets view that is not drawn, or that the widget manager replaced by an error view
-  ("Error displaying widget", "Error creating widget", the broken-widget icon).
+  ("Error displaying widget", "Error creating widget", the broken-widget icon);
+* a display equation, code block, output block, figure or image wider than the text column: at a
+  desktop width (>= 1000 px) any such overflow; at a phone width only overflow that does not scroll
+  (clipped, or spilling out of the column).
 
 Driven by Python playwright with Debian's ``/usr/bin/chromium`` (never ``playwright install``).
 """
@@ -87,7 +90,7 @@ def serve(html_dir: Path):
 
 
 @contextlib.contextmanager
-def browser_context():
+def browser_context(viewport: dict | None = None):
     """A fresh headless Chromium context (own profile dir) that blocks non-local requests.
 
     Yields ``(context, blocked)`` where ``blocked`` collects the URLs that tried to leave localhost.
@@ -107,7 +110,7 @@ def browser_context():
     with tempfile.TemporaryDirectory(prefix="gkl-chromium-") as profile, sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport=VIEWPORT, service_workers="block",
+            viewport=viewport or VIEWPORT, service_workers="block",
         )
         try:
             context.route("**/*", route)
@@ -178,6 +181,35 @@ _JS_MATH_ERRORS = r"""() => {
     if (seen.has(e) || inAssistive(e) || e.closest('mjx-container')) return;
     out.push((e.getAttribute('data-mjx-error') || e.textContent || 'error').trim().slice(0, 120) + ' (outside page math)');
   });
+  return out;
+}"""
+
+#: Blocks wider than the text column: display math, code and output blocks, plotly figures, images.
+#: ``scrolls``: a scroll container between the block and the column holds the overflow.
+_JS_OVERFLOW = r"""() => {
+  const col = document.querySelector('article.bd-article') || document.querySelector('main') || document.body;
+  const right = col.getBoundingClientRect().right;
+  const sel = 'mjx-container[display="true"], div.math, div.highlight pre, div.cell_output pre, ' +
+              'div.output pre, .plotly-graph-div, img';
+  const out = [];
+  for (const el of col.querySelectorAll(sel)) {
+    if (el.closest('mjx-assistive-mml') || !(el.offsetWidth || el.getClientRects().length)) continue;
+    const parent = el.parentElement;
+    const avail = parent ? parent.clientWidth : col.clientWidth;
+    const wide = el.scrollWidth > Math.max(el.clientWidth, avail) + 2 || el.getBoundingClientRect().right > right + 2;
+    if (!wide) continue;
+    let scrolls = false;
+    for (let a = el; a && a !== col.parentElement; a = a.parentElement) {
+      const ox = getComputedStyle(a).overflowX;
+      if (ox === 'auto' || ox === 'scroll') { scrolls = a.getBoundingClientRect().right <= right + 2; break; }
+      if (ox === 'hidden' || ox === 'clip') break;
+    }
+    const text = (el.tagName === 'IMG' ? (el.getAttribute('alt') || el.src) : (el.textContent || el.id || ''));
+    out.push({what: el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ?
+              '.' + el.className.split(' ')[0] : ''), text: text.replace(/\s+/g, ' ').trim().slice(0, 60),
+              width: Math.max(el.scrollWidth, Math.round(el.getBoundingClientRect().width)), column: Math.round(avail),
+              scrolls});
+  }
   return out;
 }"""
 
@@ -301,6 +333,8 @@ class PageReport:
     widgets_drawn: int = 0
     undrawn_widgets: list[str] = field(default_factory=list)  # model ids of views left undrawn
     widget_errors: list[str] = field(default_factory=list)
+    viewport_width: int = VIEWPORT["width"]
+    overflow: list[dict] = field(default_factory=list)     # blocks wider than the column (_JS_OVERFLOW)
     screenshot: Path | None = None
     seconds: float = 0.0
 
@@ -328,6 +362,14 @@ class PageReport:
         out += [p for s in self.slider_checks if (p := s.problem())]
         out += [f"ipywidgets error: {m}" for m in self.widget_errors]
         out += [f"ipywidgets view of model {m} not drawn" for m in self.undrawn_widgets]
+        desktop = self.viewport_width >= 1000
+        for o in self.overflow:
+            if desktop:
+                out.append(f"wider than its column at {self.viewport_width} px: {o['what']} "
+                           f"({o['width']} > {o['column']} px) {o['text']!r}")
+            elif not o["scrolls"]:
+                out.append(f"clipped at {self.viewport_width} px (does not scroll): {o['what']} "
+                           f"({o['width']} > {o['column']} px) {o['text']!r}")
         return out
 
 
@@ -396,14 +438,15 @@ def _check_figures(page, report: PageReport) -> None:
 
 def check_page(context, blocked: list[str], base_url: str, page_path: str,
                screenshot_dir: Path | None = None, timeout_ms: int = 30_000,
-               expected_figures: int | None = None, wait_ms: int = 10_000) -> PageReport:
+               expected_figures: int | None = None, wait_ms: int = 10_000, figures: bool = True,
+               viewport_width: int = VIEWPORT["width"]) -> PageReport:
     """Load one page and record everything that went wrong on it.
 
     ``expected_figures``: the page fails with fewer plotly figures.  ``wait_ms``: how long to wait for
     figures and widgets to be drawn before reporting them as not drawn.
     """
     t0 = time.monotonic()
-    report = PageReport(page_path, expected_figures=expected_figures)
+    report = PageReport(page_path, expected_figures=expected_figures, viewport_width=viewport_width)
     page = context.new_page()
     n_blocked = len(blocked)
     page.on("console", lambda m: report.errors.append(f"console {m.type}: {m.text}")
@@ -428,12 +471,14 @@ def check_page(context, blocked: list[str], base_url: str, page_path: str,
         report.undrawn_widgets, report.widget_errors = widgets["undrawn"], widgets["errors"]
         report.raw_math = page.evaluate(_JS_RAW_MATH)
         report.math_errors = page.evaluate(_JS_MATH_ERRORS)
+        report.overflow = page.evaluate(_JS_OVERFLOW)
         if screenshot_dir is not None:  # the page as loaded, before any slider is dragged
             path = Path(screenshot_dir) / screenshot_name(page_path)
             path.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(path), full_page=True)
             report.screenshot = path
-        _check_figures(page, report)
+        if figures:
+            _check_figures(page, report)
     except Exception as exc:  # a timeout or crash is a problem of the page, reported as such
         report.errors.append(f"{type(exc).__name__}: {exc}")
     finally:
@@ -444,11 +489,14 @@ def check_page(context, blocked: list[str], base_url: str, page_path: str,
 
 
 def check_site(html_dir: Path, screenshot_dir: Path | None = None, pages: list[str] | None = None,
-               expected_figures: Mapping[str, int] | None = None, wait_ms: int = 10_000):
+               expected_figures: Mapping[str, int] | None = None, wait_ms: int = 10_000,
+               viewport: dict | None = None, figures: bool = True):
     """Check every page (or ``pages``); returns the list of :class:`PageReport`.
 
     ``expected_figures`` maps a page (``book/theory/decoupling.html``) to the number of plotly figures
-    it must show at least; pages not in it are not checked for a count.
+    it must show at least; pages not in it are not checked for a count. ``viewport`` (default
+    :data:`VIEWPORT`, 1280 × 900) sets the window; ``figures=False`` skips the figure and slider checks
+    (a quicker pass, e.g. for the column-width check at a phone width).
     """
     html_dir = Path(html_dir)
     expected_figures = dict(expected_figures or {})
@@ -464,7 +512,9 @@ def check_site(html_dir: Path, screenshot_dir: Path | None = None, pages: list[s
         if not (html_dir / Path(p).parent / target).is_file():
             report.errors.append(f"redirects to missing page {target}")
         reports.append(report)
-    with serve(html_dir) as base_url, browser_context() as (context, blocked):
+    width = (viewport or VIEWPORT)["width"]
+    with serve(html_dir) as base_url, browser_context(viewport) as (context, blocked):
         reports += [check_page(context, blocked, base_url, p, screenshot_dir,
-                               expected_figures=expected_figures.get(p), wait_ms=wait_ms) for p in to_open]
+                               expected_figures=expected_figures.get(p), wait_ms=wait_ms, figures=figures,
+                               viewport_width=width) for p in to_open]
     return sorted(reports, key=lambda r: r.page)
