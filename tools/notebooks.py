@@ -31,7 +31,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Pages of _toc.yml that are plain pages, not executable chapters.
-NON_CHAPTER_PARTS = {"Reference"}
+NON_CHAPTER_PARTS = {"Start here", "Reference"}  # pages without code cells
 
 #: The URL inside the Colab set-up cell: ``git+https://...`` up to a quote or whitespace.
 COLAB_URL_RE = re.compile(r"(git\+)(https?://[^\s\"'@]+)")
