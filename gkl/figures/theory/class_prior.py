@@ -64,11 +64,13 @@ def prior_sync_figure(shards: Mapping[str, Any]):
     """
     go = plotly_go()
     mats = [*shards["local"], shards["synced"]]
-    titles = [f"rank {r}, no all-reduce" for r in range(len(shards["local"]))] + ["every rank, with all-reduce"]
-    fig = make_subplots(rows=1, cols=len(mats), subplot_titles=titles, horizontal_spacing=0.04)
+    titles = [f"rank {r}: local" for r in range(len(shards["local"]))] + ["all-reduced"]
+    fig = make_subplots(rows=1, cols=len(mats), subplot_titles=titles, horizontal_spacing=0.05)
     for i, P in enumerate(mats):
         fig.add_trace(go.Heatmap(z=P.double().tolist(), colorscale="Viridis", zmin=0, zmax=1, showscale=i == len(mats) - 1),
                       row=1, col=i + 1)
         fig.update_yaxes(autorange="reversed", row=1, col=i + 1, showticklabels=i == 0)
-    fig.update_layout(height=360, title_text=f"The class prior on {len(shards['local'])} data-parallel ranks")
+    fig.update_layout(height=380, title_text=f"The class prior on {len(shards['local'])} data-parallel ranks: "
+                      "each rank's own (left) and after the all-reduce (right)")
+    fig.update_annotations(font_size=12)  # the panel titles
     return fig

@@ -44,14 +44,15 @@ def weight_function_figure(
     u = F.softmax(om / temperature, 0)
     fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.14,
                     subplot_titles=("pair weights w[j,k] (sum 1)", "share of the total weight per class"))
-    zmax = float(toy.weight_matrix(om, 1.0, temperature).max())  # one colour scale for every step
     steps, pos, titles = [], [], []
     for g in gammas:
         w = toy.weight_matrix(om, g, temperature)
         share = w.sum(1)
         pairs_top = float(w[u.argmax()].sum() * 2 - w[u.argmax(), u.argmax()])
         steps.append([
-            go.Heatmap(z=w.tolist(), x=x, y=x, colorscale="Viridis", zmin=0, zmax=zmax,
+            # the colour scale follows each step (flat weights at small γ would be one dark block on
+            # γ = 1's scale); the colour bar gives the values
+            go.Heatmap(z=w.tolist(), x=x, y=x, colorscale="Viridis", zmin=0, zmax=float(w.max()),
                        colorbar={"x": 0.41, "len": 0.9, "thickness": 12}, showscale=True),
             go.Bar(x=x, y=u.tolist(), name="teacher soft label u", marker_color=ROLE_COLORS["teacher"], opacity=0.5),
             go.Bar(x=x, y=share.tolist(), name="Σ_k w[j,k]", marker_color=ROLE_COLORS["wmse"]),
