@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv assets book lint test test-fast bench clean
+.PHONY: venv assets book slides lint test test-fast bench clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,10 +23,15 @@ venv: $(STAMP)
 assets: $(STAMP)
 	$(BIN)/python tools/vendor_assets.py
 
-# Build the whole book: every chapter executed from scratch, warnings are errors.
+# Build the whole book: every chapter executed from scratch, warnings are errors; then every chapter
+# as a reveal.js slide deck (_build/html/slides/, from the notebooks the build executed).
 book: assets
 	rm -rf _build
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	$(MAKE) slides
+
+slides: $(STAMP)
+	$(BIN)/python tools/slides.py
 
 # Lint (ruff, configured in pyproject.toml): the package, tests, tools, benchmarks.
 lint: $(STAMP)

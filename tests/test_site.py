@@ -324,6 +324,17 @@ class TestBuiltSite:
         clipped = {p: r.problems for p, r in phone_reports.items() if r.problems}
         assert clipped == {}
 
+    def test_every_chapter_links_a_slide_deck_that_opens_offline(self):
+        chapters = [md.relative_to(ROOT).with_suffix("").as_posix() for md in notebooks.planned_chapters(ROOT)]
+        decks = sitecheck.slide_decks(HTML)
+        assert decks == sorted(f"slides/{c}.slides.html" for c in chapters)
+        for c in chapters:
+            html = (HTML / f"{c}.html").read_text(encoding="utf-8")
+            assert f'slides/{c}.slides.html">Slides of this chapter' in html, f"{c}: no link to its slides"
+        states = sitecheck.check_decks(HTML, decks)
+        bad = {d: s for d, s in states.items() if not s["ready"] or s["slides"] < 3 or s["errors"] or s["math_errors"]}
+        assert bad == {}
+
     def test_no_page_has_any_problem(self, reports):
         """Everything the checker reports, in one list (nothing it finds goes unasserted)."""
         bad = {p: r.problems for p, r in reports.items() if r.problems}

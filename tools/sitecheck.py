@@ -51,8 +51,45 @@ def html_pages(html_dir: Path) -> list[str]:
     return sorted(
         p.relative_to(html_dir).as_posix()
         for p in html_dir.rglob("*.html")
-        if not any(part.startswith("_") for part in p.relative_to(html_dir).parts[:-1])
+        if not any(part.startswith("_") or part == "slides" for part in p.relative_to(html_dir).parts[:-1])
     )
+
+
+def slide_decks(html_dir: Path) -> list[str]:
+    """The chapters' reveal.js decks written by ``tools/slides.py`` (relative POSIX paths)."""
+    root = Path(html_dir) / "slides"
+    return sorted(p.relative_to(html_dir).as_posix() for p in root.rglob("*.slides.html")) if root.is_dir() else []
+
+
+_JS_DECK = """async () => {
+  const t0 = Date.now();
+  while (!(window.Reveal && window.Reveal.isReady && window.Reveal.isReady()) && Date.now() - t0 < 15000)
+    await new Promise(r => setTimeout(r, 100));
+  if (!(window.Reveal && window.Reveal.isReady())) return {ready: false, slides: 0};
+  return {ready: true, slides: window.Reveal.getTotalSlides()};
+}"""
+
+
+def check_decks(html_dir: Path, decks: list[str] | None = None) -> dict[str, dict]:
+    """Open every slide deck: ``{deck: {"ready", "slides", "math_errors", "errors"}}`` (errors: JS errors,
+    failed loads and requests that tried to leave localhost)."""
+    decks = slide_decks(html_dir) if decks is None else decks
+    out = {}
+    with serve(Path(html_dir)) as base_url, browser_context() as (context, blocked):
+        for deck in decks:
+            errors: list[str] = []
+            page = context.new_page()
+            page.on("console", lambda m, e=errors: e.append(f"console {m.type}: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda x, e=errors: e.append(f"page error: {_error_text(x)}"))
+            n = len(blocked)
+            page.goto(base_url + deck, wait_until="load", timeout=30_000)
+            state = page.evaluate(_JS_DECK)
+            page.evaluate(_JS_MATHJAX_DONE)
+            state["math_errors"] = page.evaluate(_JS_MATH_ERRORS)
+            state["errors"] = errors + [f"blocked request leaving localhost: {u}" for u in blocked[n:]]
+            page.close()
+            out[deck] = state
+    return out
 
 
 _REDIRECT_RE = re.compile(r'<meta http-equiv="refresh" content="\d+;\s*url=([^"]+)"', re.IGNORECASE)

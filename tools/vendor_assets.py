@@ -7,6 +7,7 @@ What is vendored, and from where:
 * require.js (the Jupyter widget manager is an AMD module) -- npm ``requirejs``;
 * the Jupyter widget manager ``@jupyter-widgets/html-manager`` (``dist/``: ``embed-amd.js``, its
   chunks and fonts) -- npm;
+* reveal.js 4 (``dist/`` and the notes plugin) for the chapters' slide decks -- npm ``reveal.js``;
 * plotly.js -- the copy shipped inside the installed ``plotly`` Python package, so the library
   always matches the version that wrote the figures.
 
@@ -40,6 +41,8 @@ NPM_PACKAGES: dict[str, tuple[str, list[tuple[str, str]]]] = {
     "mathjax": ("3.2.2", [("es5", "mathjax")]),
     "requirejs": ("2.3.8", [("require.js", "require.js")]),
     "@jupyter-widgets/html-manager": ("1.0.15", [("dist", "html-manager")]),
+    # the chapters' slide decks (tools/slides.py; nbconvert's reveal template expects reveal.js 4)
+    "reveal.js": ("4.6.1", [("dist", "reveal.js/dist"), ("plugin/notes", "reveal.js/plugin/notes")]),
 }
 
 #: Not copied (source maps, the non-AMD widget bundle the pages never load).
@@ -51,6 +54,8 @@ REQUIRED = [
     "require.js",
     "html-manager/embed-amd.js",
     "plotly/plotly.min.js",
+    "reveal.js/dist/reveal.js",
+    "reveal.js/plugin/notes/notes.js",
 ]
 
 

@@ -21,6 +21,7 @@ Colab and local Jupyter are untouched: they keep plotly's own renderer detection
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -133,10 +134,34 @@ def dedupe_scripts(app: Sphinx, pagename: str, templatename: str, context: dict,
         context["script_files"][:] = unique
 
 
+@functools.lru_cache(maxsize=None)
+def _chapters(root: Path) -> frozenset[str]:
+    """Docnames of the executable chapters (the pages that have a slide deck: tools/slides.py)."""
+    import sys
+
+    sys.path.insert(0, str(root / "tools"))
+    import notebooks
+
+    return frozenset(md.relative_to(root).with_suffix("").as_posix() for md in notebooks.planned_chapters(root))
+
+
+def slides_link(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """A link to the chapter's slide deck at the top of every chapter page."""
+    if pagename not in _chapters(Path(app.confdir).resolve()) or not context.get("body"):
+        return
+    href = "../" * pagename.count("/") + f"slides/{pagename}.slides.html"
+    link = (f'<p class="gkl-slides-link"><a href="{href}">Slides of this chapter</a> '
+            "(reveal.js: arrow keys to move, <kbd>S</kbd> for the speaker notes)</p>")
+    body = context["body"]
+    cut = body.find("</h1>")  # under the chapter's title
+    context["body"] = body[: cut + 5] + link + body[cut + 5:] if cut >= 0 else link + body
+
+
 def setup(app: Sphinx) -> dict[str, Any]:
     set_build_environment(app)
     app.connect("builder-inited", check_vendored_assets)
     app.connect("html-page-context", offline_plotly)
+    app.connect("html-page-context", slides_link)
     # Early: html-page-context is emitted with emit_firstresult, so a later handler may not run.
     app.connect("html-page-context", offline_widgets, priority=400)
     app.connect("html-page-context", dedupe_scripts, priority=400)
