@@ -36,10 +36,12 @@ CHAPTER_IDS = [p.relative_to(ROOT).with_suffix("").as_posix() for p in CHAPTERS]
 URL = notebooks.repo_url(ROOT)
 
 COLAB_CELL = [
-    "# Colab set-up: installs the gkl package when this notebook runs on Google Colab (no-op elsewhere).",
+    "# Set-up: installs the gkl package on Google Colab, or wherever GKL_INSTALL names what to install.",
+    "import os",
     "import sys",
-    'if "google.colab" in sys.modules:',
-    '    %pip install -q "gkl[train,viz] @ git+{url}"',
+    'GKL_INSTALL = os.environ.get("GKL_INSTALL", "gkl[train,viz] @ git+{url}")',
+    'if "google.colab" in sys.modules or "GKL_INSTALL" in os.environ:',
+    '    %pip install -q "$GKL_INSTALL"',
 ]
 
 FRONT_MATTER = {
