@@ -136,8 +136,11 @@ def trades_perturb(
 ) -> Tensor:
     r"""TRADES-style inner maximisation of ``divergence(adv_logits, clean_logits)`` (a scalar).
 
-    .. math:: x' \leftarrow \Pi_{B_\varepsilon(x)\cap[0,1]^d}\big(x' + a\,\mathrm{sign}\,\nabla_{x'} D(f(x'), f(x))\big),
-       \qquad x'_0 = x + 0.001\,\mathcal N(0, I)
+    .. math::
+
+       x' \leftarrow \Pi_{B_\varepsilon(x)\cap[0,1]^d}\big(x' + a\,\mathrm{sign}\,\nabla_{x'} D(f(x'), f(x))\big),
+
+       x'_0 = x + 0.001\,\mathcal N(0, I)
 
     The divergence is what the method ascends: TRADES' KL between the clean and the adversarial
     softmax; for IKL/GKL the authors' released code ascends the soft-label cross-entropy at

@@ -20,7 +20,8 @@ def dkd_parts(student_logits: Tensor, teacher_logits: Tensor, targets: Tensor, t
 
     .. math::
 
-       \mathrm{TCKD} = T^2\,\mathrm{KL}\big([p_{m,y}, 1 - p_{m,y}] \,\|\, [p_{n,y}, 1 - p_{n,y}]\big), \qquad
+       \mathrm{TCKD} = T^2\,\mathrm{KL}\big([p_{m,y}, 1 - p_{m,y}] \,\|\, [p_{n,y}, 1 - p_{n,y}]\big),
+
        \mathrm{NCKD} = T^2\,\mathrm{KL}(\hat p_m \,\|\, \hat p_n),
 
     with :math:`p = \mathrm{softmax}(o / T)` and :math:`\hat p = \mathrm{softmax}` of the logits without

@@ -254,9 +254,9 @@ def gkl(
 
     .. math::
 
-       \mathrm{GKL} = \beta\,\frac{\frac14\sum_b\sum_{j,k} w_b[j,k]\,(\Delta m_{b,jk} - \Delta n_{b,jk})^2}
-                                  {\sum_b\sum_{j,k} w_b[j,k]}
-       \;+\; \alpha\,\frac1B\sum_b -S\big(\mathrm{softmax}(o_{m,b}/T)\big)^\top \log\mathrm{softmax}(o_{n,b}/T)
+       \mathrm{GKL} = {}& \beta\,\frac{\frac14\sum_b\sum_{j,k} w_b[j,k]\,(\Delta m_{b,jk} - \Delta n_{b,jk})^2}
+                                  {\sum_b\sum_{j,k} w_b[j,k]} \\
+       &+ \alpha\,\frac1B\sum_b -S\big(\mathrm{softmax}(o_{m,b}/T)\big)^\top \log\mathrm{softmax}(o_{n,b}/T)
 
     with weights :math:`w_b[j,k] = S(u_b[j]^\gamma\, u_b[k]^\gamma)`, where
     :math:`u_b` = ``class_prior[targets[b]]`` if a prior is given (class-wise global information),

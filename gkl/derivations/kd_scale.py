@@ -6,8 +6,8 @@ into a soft-label CE at temperature :math:`T` with weight :math:`T^2` and a wMSE
 
 .. math::
 
-   T^2 \cdot \tfrac14 \sum_{j,k} w_{jk}\Big(\frac{\Delta m_{jk}}{T} - \frac{S(\Delta n_{jk})}{T}\Big)^2
-   = \tfrac14 \sum_{j,k} w_{jk}\big(\Delta m_{jk} - S(\Delta n_{jk})\big)^2,
+   & T^2 \cdot \tfrac14 \sum_{j,k} w_{jk}\Big(\frac{\Delta m_{jk}}{T} - \frac{S(\Delta n_{jk})}{T}\Big)^2 \\
+   &\quad = \tfrac14 \sum_{j,k} w_{jk}\big(\Delta m_{jk} - S(\Delta n_{jk})\big)^2,
    \qquad w = S(s_m^T \otimes s_m^T),
 
 i.e. a wMSE on **raw** logit differences with weight **1**. So GKL with :math:`\alpha = T^2`,

@@ -79,7 +79,8 @@ def dkl_expr(
     .. math::
 
        \mathrm{wMSE} = \tfrac14 \sum_{j,k} S(s_m[j]s_m[k])\big(\Delta m_{jk} - S(\Delta n_{jk})\big)^2,
-       \qquad \mathrm{CE} = -\sum_i S(s_m[i]) \log s_n[i],
+
+       \mathrm{CE} = -\sum_i S(s_m[i]) \log s_n[i],
 
     on logits divided by :math:`T`. Returns ``(wmse, ce)``; differentiate with :func:`stop_gradient_diff`.
     """

@@ -8,8 +8,11 @@ parameters; the teacher is replaced by its least-squares projection :math:`X W^{
 fit exists). Softmax ignores a constant added to all logits of a sample, so the error that counts is
 that of the **centred** logits, per sample :math:`i` and class :math:`c`:
 
-.. math:: e^{\mathrm{logit}}_{ic} = \big|(o_{n,ic} - \bar o_{n,i}) - (o_{m,ic} - \bar o_{m,i})\big|,
-          \qquad e^{\mathrm{prob}}_{ic} = \big|\mathrm{softmax}(o_{n,i}/T)_c - \mathrm{softmax}(o_{m,i}/T)_c\big| ,
+.. math::
+
+   e^{\mathrm{logit}}_{ic} = \big|(o_{n,ic} - \bar o_{n,i}) - (o_{m,ic} - \bar o_{m,i})\big|,
+
+   e^{\mathrm{prob}}_{ic} = \big|\mathrm{softmax}(o_{n,i}/T)_c - \mathrm{softmax}(o_{m,i}/T)_c\big| ,
 
 averaged over each group of :func:`rank_groups` (the teacher's top-1 class of each sample, its 2nd
 class, the lower half of its classes, all classes). The synthetic teacher (:func:`synthetic_teacher`)
