@@ -1,0 +1,108 @@
+r"""The paper's claims that a small experiment can test, each with its experiment and a verdict.
+
+Every verdict comes from a rule fixed before looking at the numbers:
+
+* comparisons of methods (and of a method with one ingredient removed) are paired by seed and read
+  from the 95 % interval of the mean difference (:func:`gkl.experiments.stats.paired_difference`):
+  **supported** when the interval lies on the side the paper claims, **contradicted** when it lies
+  on the other side, else **not detected** at that number of seeds — which is not evidence of no
+  effect;
+* "γ < 1 speeds up convergence of high-score classes" is the same paired rule applied to the toy of
+  the weight-function chapter (:mod:`gkl.toy`): the top-1 class's centred-logit error after a fixed
+  number of steps, per seed, GKL at γ < 1 against γ = 1;
+* "the overhead is small" compares the time of one forward + backward of GKL (with the class prior)
+  with PyTorch's ``F.kl_div`` on the same logits (:mod:`gkl.bench`): **supported** when the median
+  ratio is at most :data:`SMALL_OVERHEAD`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Sequence
+
+from gkl.experiments.stats import PairedDifference, paired_difference
+
+__all__ = ["SMALL_OVERHEAD", "ClaimCheck", "paired_check", "convergence_check", "overhead_check", "claims_table"]
+
+#: "Small overhead": GKL at most this many times the time of ``F.kl_div`` (forward + backward).
+SMALL_OVERHEAD = 1.5
+
+
+@dataclass(frozen=True)
+class ClaimCheck:
+    """One claim of the paper, the experiment that tests it here, what it measured, and the verdict."""
+
+    claim: str
+    experiment: str
+    measured: str
+    verdict: str
+
+    def as_row(self) -> dict[str, str]:
+        return asdict(self)
+
+
+def _verdict(d: PairedDifference, expected: str) -> str:
+    if d.low is None:
+        return "not testable with one seed"
+    if d.verdict == expected:
+        return "supported"
+    if d.verdict in ("ahead", "behind"):
+        return "contradicted"
+    return f"not detected at n = {d.n}"
+
+
+def paired_check(claim: str, experiment: str, baseline: str, baseline_values: Mapping[int, float], method: str,
+                 method_values: Mapping[int, float], higher_is_better: bool = True, what: str = "",
+                 scale: float = 100.0, unit: str = " points") -> ClaimCheck:
+    """The claim "``method`` is better than ``baseline``" from per-seed results ``{seed: value}``."""
+    d = paired_difference(baseline_values, method_values, baseline, method)
+    label = f"{method} − {baseline}" + (f" ({what})" if what else "")
+    if d.low is None:
+        measured = f"{label}: {scale * d.mean:+.3g}{unit} from one seed"
+    else:
+        measured = (f"{label}: {scale * d.mean:+.3g}{unit}, 95 % CI [{scale * d.low:+.3g}, {scale * d.high:+.3g}] "
+                    f"over {d.n} seeds ({'higher' if higher_is_better else 'lower'} is better)")
+    return ClaimCheck(claim, experiment, measured, _verdict(d, "ahead" if higher_is_better else "behind"))
+
+
+def convergence_check(gamma: float = 0.2, seeds: Sequence[int] = (0, 1, 2), steps: int = 150, lr: float = 4.0,
+                      temperature: float = 1.0, beta: float = 8.0) -> ClaimCheck:
+    """"γ < 1 speeds up convergence of high-score classes", on the weight-function chapter's toy: a
+    student's logits fitted to a peaked synthetic teacher (64 samples, 10 classes) with GKL at ``gamma``
+    and at γ = 1 (α = 1, ``beta``), the same learning rate; lower top-1 error is better."""
+    from gkl import toy
+
+    configs = [{"label": f"GKL γ={g:g}", "loss": "gkl", "gamma": g, "alpha": 1.0, "beta": beta} for g in (1.0, gamma)]
+    per_seed: dict[str, dict[int, float]] = {c["label"]: {} for c in configs}
+    for seed in seeds:
+        res = toy.convergence_experiment(configs, seeds=(seed,), num_samples=64, num_classes=10, confidence=8.0,
+                                         noise=1.5, temperature=temperature, steps=steps, lr=lr, model="logits")
+        for row in toy.convergence_table(res, "logit"):
+            if row["group"] == "top-1 class":
+                per_seed[row["loss"]][seed] = row["final_mean"]
+    one, low = (c["label"] for c in configs)
+    experiment = (f"toy of the weight-function chapter: top-1 class centred-logit error after {steps} steps "
+                  f"(T = {temperature:g}, learning rate {lr:g}), per seed")
+    return paired_check("γ < 1 speeds up the convergence of high-score classes", experiment, one, per_seed[one],
+                        low, per_seed[low], higher_is_better=False, what="top-1 error", scale=1.0, unit="")
+
+
+def overhead_check(rows: Sequence[Mapping[str, Any]], classes: int, case: str = "kd") -> ClaimCheck:
+    """"The overhead is small": the median per-round time ratio GKL (with the prior) / ``F.kl_div``
+    from :func:`gkl.bench.benchmark_losses` rows at ``classes`` classes."""
+    from gkl.bench import ratio
+
+    med, q1, q3 = ratio(rows, "gkl_prior", "torch_kl_div", classes, case)
+    verdict = "supported" if med <= SMALL_OVERHEAD else "contradicted"
+    return ClaimCheck(
+        "GKL's overhead over KL is small",
+        f"forward + backward time, GKL with the class prior / F.kl_div, C = {classes} ({case} case); "
+        f"'small' fixed beforehand as at most {SMALL_OVERHEAD:g}×",
+        f"{med:.2f}× (interquartile range {q1:.2f}–{q3:.2f}×)", verdict)
+
+
+def claims_table(checks: Sequence[ClaimCheck]) -> str:
+    """A Markdown table: claim | experiment here | measured | verdict."""
+    lines = ["| claim (paper) | experiment here | measured | verdict |", "|---|---|---|---|"]
+    lines += [f"| {c.claim} | {c.experiment} | {c.measured} | **{c.verdict}** |" for c in checks]
+    return "\n".join(lines)

@@ -1,0 +1,50 @@
+"""The verdict rules of the claims page (gkl.experiments.claims), on numbers whose answer is known."""
+
+from __future__ import annotations
+
+import pytest
+
+from gkl.experiments import claims
+
+BASE = {0: 0.90, 1: 0.91, 2: 0.92, 3: 0.905, 4: 0.915}
+
+
+def shifted(delta, noise=(0.001, -0.002, 0.0015, -0.001, 0.0005)):
+    return {s: v + delta + e for (s, v), e in zip(BASE.items(), noise)}
+
+
+@pytest.mark.parametrize("delta, higher_is_better, verdict", [
+    (0.02, True, "supported"), (-0.02, True, "contradicted"),
+    (-0.02, False, "supported"), (0.02, False, "contradicted"),
+    (0.0, True, "not detected at n = 5"),
+])
+def test_paired_check_verdicts(delta, higher_is_better, verdict):
+    c = claims.paired_check("claim", "experiment", "A", BASE, "B", shifted(delta), higher_is_better)
+    assert c.verdict == verdict
+    assert c.measured.startswith("B − A") and "95 % CI" in c.measured
+
+
+def test_one_seed_gives_no_verdict():
+    c = claims.paired_check("claim", "experiment", "A", {0: 0.9}, "B", {0: 0.95})
+    assert c.verdict == "not testable with one seed" and "one seed" in c.measured
+
+
+def test_overhead_rule():
+    rows = [{"impl": "gkl_prior", "classes": 100, "case": "kd", "times_ms": [1.2, 1.3, 1.25], "median_ms": 1.25},
+            {"impl": "torch_kl_div", "classes": 100, "case": "kd", "times_ms": [1.0, 1.0, 1.0], "median_ms": 1.0}]
+    assert claims.overhead_check(rows, 100).verdict == "supported"
+    rows[0]["times_ms"] = [2.0, 2.1, 2.2]
+    assert claims.overhead_check(rows, 100).verdict == "contradicted"
+
+
+def test_claims_table_lists_every_check():
+    checks = [claims.ClaimCheck("c1", "e1", "m1", "supported"), claims.ClaimCheck("c2", "e2", "m2", "contradicted")]
+    table = claims.claims_table(checks)
+    assert table.count("\n") == 3 and "**contradicted**" in table
+
+
+@pytest.mark.slow
+def test_convergence_check_runs_on_the_toy():
+    c = claims.convergence_check(seeds=(0, 1), steps=30)
+    assert c.verdict in ("supported", "contradicted", "not detected at n = 2")
+    assert "top-1" in c.measured
