@@ -12,7 +12,6 @@ from GitHub instead). Part I chapters run in full.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import sysconfig

@@ -559,22 +559,36 @@ def test_gkl_recipe_runs_and_keeps_teacher():
     assert not torch.equal(s0, student.weight)
 
 
-def test_ablation_sweeps_reuse_distillation_configs():
-    p = PROFILES["cpu"]
+def test_ablation_sweeps_move_one_setting_from_the_tuned_point():
+    p = PROFILES["cpu"]  # stands in for the tuned profile: the sweeps work around any GKL setting
     g, ikl = p.methods["gkl"], p.methods["ikl"]
     sweeps = {s.name: s for s in distill_mod.ablation_sweeps(p)}
-    # γ = 1 keeps GKL's prior and T2: "GKL (γ = 1)", which is not the released IKL
-    assert sweeps["gamma"].values == (0.0, 0.2, 1.0)
-    assert sweeps["gamma"].configs[-1] == g.replace(gamma=1.0) and sweeps["gamma"].configs[-1] != ikl
-    assert sweeps["gamma"].configs[1] is g
-    assert g in sweeps["beta"].configs and g in sweeps["prior"].configs
-    assert sweeps["asymmetry"].configs[0] == sweeps["beta"].configs[0]  # β = 0 is "DKL"
-    assert sweeps["asymmetry"].configs[1:] == (g, ikl)  # cached by the distillation chapter
-    assert sweeps["prior"].configs[0].prior is False
+    assert set(sweeps) == {"asymmetry", "prior", "gamma", "beta", "temperature"}
     for s in sweeps.values():
         assert len(s.values) == len(s.configs) == len(set(map(str, s.values)))
-    new = {repr(c) for s in sweeps.values() for c in s.configs} - {repr(c) for c in p.methods.values()}
-    assert len(new) * len(p.seeds) == 18  # the ablation chapter's own runs (its run time)
+        assert sum(c is g for c in s.configs) == 1  # the tuned point itself: the chapter's cached runs
+        for c in s.configs:  # every other value differs from the tuned GKL in one setting only
+            if c is not g and c.method == "gkl":
+                assert sum(a != b for a, b in zip(c.to_dict().values(), g.to_dict().values())) == 1
+    assert sweeps["gamma"].values == (0.2, 1.0)
+    assert sweeps["beta"].values == (0.0, g.beta, g.beta * 4)
+    assert sweeps["beta"].configs[0] == sweeps["asymmetry"].configs[0]  # β = 0: one run, shared
+    assert sweeps["asymmetry"].configs == (g.replace(beta=0.0), g, ikl)  # IKL: the chapter's tuned IKL
+    assert [c.prior for c in sweeps["prior"].configs] == [True, False]
+
+
+def test_ablation_rows_pair_each_value_with_the_tuned_gkl():
+    class R:
+        def __init__(self, a):
+            self.history = [{"test_acc": a}]
+
+    p = PROFILES["cpu"]
+    g = p.methods["gkl"]
+    s = distill_mod.Sweep("beta", "β", (1.0, 4.0), (g.replace(beta=1.0), g))
+    ref = [R(0.90), R(0.91), R(0.92)]
+    runs = {"beta": {"1.0": [R(0.92), R(0.93), R(0.94)], "4.0": ref}}
+    (row,) = distill_mod.ablation_rows([s], runs, g, ref)
+    assert row["value"] == "1.0" and row["delta"] == pytest.approx(0.02) and row["verdict"] == "ahead"
 
 
 def test_run_grid_loads_finished_runs_without_workers(tmp_path, monkeypatch):

@@ -23,6 +23,8 @@ __all__ = [
     "loss_term_curves",
     "reliability_diagram",
     "sweep_plot",
+    "validation_grid",
+    "validation_curves",
     "reported_kd_bars",
     "robustbench_bars",
 ]
@@ -159,6 +161,57 @@ def sweep_plot(x: Sequence[Any], rows: Sequence[Mapping[str, Any]], xlabel: str,
         fig.update_xaxes(type="log")
     else:
         fig.update_xaxes(type="category" if any(isinstance(v, str) for v in x) else "linear")
+    return fig
+
+
+def validation_grid(record: Mapping[str, Any], scale: float = 100.0,
+                    title: str = "Recorded sweep: validation accuracy of every configuration") -> go.Figure:
+    """The grid stage of a recorded sweep (:mod:`gkl.experiments.distill.sweep`): per method and
+    configuration the mean validation accuracy over the sweep seeds (line) and each seed (dots); the
+    chosen configuration is the filled marker."""
+    fig = go.Figure()
+    grid = [r for r in record["rows"] if r["stage"] == "grid"]
+    for m in record["grids"]:
+        label = next((r["label"] for r in grid if r["method"] == m), m)
+        ids = sorted({int(r["config_id"]) for r in grid if r["method"] == m})
+        vals = {i: [float(r["val_acc"]) * scale for r in grid if r["method"] == m and int(r["config_id"]) == i] for i in ids}
+        x = [f"{label} #{i + 1}" for i in ids]
+        chosen = int(record["chosen"][m]["config_id"])
+        colour = method_color(m, "#444444")
+        fig.add_scatter(x=x, y=[sum(v) / len(v) for v in vals.values()], mode="lines+markers", name=label,
+                        line=dict(color=colour),
+                        marker=dict(size=[13 if i == chosen else 7 for i in ids],
+                                    symbol=["circle" if i == chosen else "circle-open" for i in ids]))
+        for xi, i in zip(x, ids):
+            fig.add_scatter(x=[xi] * len(vals[i]), y=vals[i], mode="markers", showlegend=False,
+                            marker=dict(color="black", size=4, symbol="x-thin-open"))
+    fig.update_layout(title=title, yaxis_title="validation accuracy (%)", template="plotly_white", height=400,
+                      xaxis_type="category")
+    return fig
+
+
+def validation_curves(curves: Mapping[str, Mapping[int, Sequence[Sequence[float]]]], labels: Mapping[str, str],
+                      chosen: Optional[int] = None, scale: float = 100.0,
+                      title: str = "Recorded sweep: validation accuracy per epoch, by epoch budget") -> go.Figure:
+    """One panel per method, one line per epoch budget (mean over the sweep seeds) of the recorded
+    validation curves (:func:`gkl.experiments.distill.sweep.curves`); the chosen budget is solid."""
+    methods = list(curves)
+    fig = make_subplots(rows=1, cols=len(methods), shared_yaxes=True,
+                        subplot_titles=[labels.get(m, m) for m in methods])
+    dashes = ["dot", "dash", "solid", "dashdot", "longdash"]
+    for col, m in enumerate(methods, start=1):
+        for j, (budget, runs) in enumerate(sorted(curves[m].items())):
+            means, _ = column_mean_std([run[e] * scale for run in runs] for e in range(len(runs[0])))
+            fig.add_scatter(x=list(range(1, len(means) + 1)), y=means, mode="lines", row=1, col=col,
+                            name=f"{budget} epochs", legendgroup=str(budget), showlegend=col == 1,
+                            line=dict(color=sequence_color(j), dash="solid" if budget == chosen else dashes[j % 5],
+                                      width=2.5 if budget == chosen else 1.5))
+    tail = [v * scale for m in methods for runs in curves[m].values() for run in runs for v in run[len(run) // 3:]]
+    fig.update_layout(title=title, template="plotly_white", height=380)
+    if tail:  # the plateau, not the first epochs, sets the range
+        fig.update_yaxes(range=[min(tail) - 1.0, max(tail) + 0.5])
+    fig.update_yaxes(title_text="validation accuracy (%)", row=1, col=1)
+    fig.update_xaxes(title_text="epoch")
     return fig
 
 

@@ -4,13 +4,15 @@ verdicts, calibration, ablation sweeps, a copy-paste recipe, and the design-time
 The distillers themselves are in :mod:`gkl.methods.distill`.
 """
 
-from gkl.experiments.distill.ablations import Sweep, ablation_sweeps, run_sweep
+from gkl.experiments.distill.ablations import MOVES, Sweep, ablation_rows, ablation_sweeps, run_ablation
 from gkl.experiments.distill.calibration import student_report
 from gkl.experiments.distill.compare import (
     compare_to,
     difference_sentence,
     format_comparison,
+    format_headline,
     format_table,
+    headline,
     paired_verdict,
     records_to_markdown,
     summarize,
@@ -29,10 +31,25 @@ from gkl.experiments.distill.profiles import (
 from gkl.experiments.distill.recipe import gkl_recipe
 from gkl.experiments.distill.runs import run_dir, run_grid, run_method
 from gkl.experiments.distill.search import PAIR_SEARCH, trends_vs_reported
+from gkl.experiments.distill.sweep import (
+    BUDGETS,
+    GRIDS,
+    TOLERANCE,
+    VALIDATION,
+    budget_means,
+    choose_configs,
+    chosen_table,
+    curves,
+    plateau_budget,
+    strongest_baseline,
+    tuned_profile,
+)
 
 __all__ = [
     "Profile", "PROFILES", "CPU_PROFILE", "GPU_PROFILE", "CONFIGS", "CIFAR_TRAIN", "DEFAULT_TRAIN",
     "DEFAULT_METHOD_CONFIGS", "run_method", "run_grid", "run_dir", "summarize", "format_table", "compare_to",
     "verdict_between", "difference_sentence", "format_comparison", "paired_verdict", "records_to_markdown",
-    "student_report", "Sweep", "ablation_sweeps", "run_sweep", "gkl_recipe", "PAIR_SEARCH", "trends_vs_reported",
+    "student_report", "Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows", "gkl_recipe", "PAIR_SEARCH",
+    "trends_vs_reported", "headline", "format_headline", "BUDGETS", "GRIDS", "TOLERANCE", "VALIDATION", "budget_means",
+    "choose_configs", "chosen_table", "curves", "plateau_budget", "strongest_baseline", "tuned_profile",
 ]

@@ -1,21 +1,35 @@
-"""The ablation chapter's sweeps: one GKL setting varied at a time around a profile's GKL config."""
+r"""The ablation chapter: one GKL setting moved at a time from the **tuned** operating point (the GKL
+configuration chosen on validation by :mod:`gkl.experiments.distill.sweep`), each value paired,
+seed by seed, against the tuned GKL itself.
+
+For a value :math:`v` of a setting and seeds :math:`s = 1..n`, the paired difference
+:math:`d_s = a_s(v) - a_s(\text{tuned GKL})` gives the interval
+:math:`\bar d \pm t_{0.975,n-1}\,\mathrm{sd}(d)/\sqrt n` and the verdict of
+:func:`gkl.experiments.stats.paired_difference` (the book's one rule).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
-from gkl.experiments.distill.compare import summarize
 from gkl.experiments.distill.profiles import Profile
 from gkl.experiments.distill.runs import run_grid
+from gkl.experiments.stats import mean_std, paired_difference
 from gkl.methods.distill import DistillConfig
+from gkl.methods.distill.train import RunResult
 
-__all__ = ["Sweep", "ablation_sweeps", "run_sweep"]
+__all__ = ["Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows"]
+
+#: How far each setting moves from the tuned point (data, sized to the chapter's time budget):
+#: γ to these values; β and T multiplied by these factors. The β sweep also shows β = 0, the
+#: asymmetry sweep's run (shared, not retrained).
+MOVES: dict[str, tuple[float, ...]] = {"gamma": (1.0,), "beta": (0.0, 4.0), "temperature": (0.5,)}
 
 
 @dataclass(frozen=True)
 class Sweep:
-    """One ablation: a parameter, its values, and the config of each value."""
+    """One ablation: a parameter, its values (the tuned value among them), and the config of each."""
 
     name: str
     parameter: str
@@ -24,41 +38,63 @@ class Sweep:
     note: str = ""
 
 
-def ablation_sweeps(profile: Profile, base: str = "gkl") -> list[Sweep]:
-    """The sweeps of the ablation chapter around the profile's ``base`` GKL setting.
+def _moved(g: DistillConfig, field: str, values: Sequence[float]) -> tuple[tuple[Any, ...], tuple[DistillConfig, ...]]:
+    """``values`` of ``field`` with the tuned value inserted in order; the tuned value *is* ``g``."""
+    vals = sorted(set(values) | {getattr(g, field)})
+    return tuple(vals), tuple(g if v == getattr(g, field) else g.replace(**{field: v}) for v in vals)
 
-    Each sweep changes one field of the base config; a value equal to the base *is* the base config
-    (so the cached runs of the distillation chapter are reused). The values are few (18 new runs for
-    the CPU profile) to keep the chapter to a few minutes on two CPU cores. :math:`\\gamma = 1` with the prior is
-    "GKL (γ = 1)": IKL's weight function, but **not** the released IKL, which has no class prior and
-    T2 = 100 (that one is the profile's ``ikl`` method, the third value of the asymmetry sweep).
+
+def ablation_sweeps(profile: Profile, base: str = "gkl", moves: Optional[Mapping[str, Sequence[float]]] = None) -> list[Sweep]:
+    """The sweeps around ``profile.methods[base]`` (the tuned GKL): asymmetry, prior, γ, β, T.
+
+    Each changes one field; the tuned value is the tuned config itself (its runs, and the tuned
+    IKL's, are the distillation chapter's, read from the cache). :math:`\\beta = 0` is KL's
+    soft-label CE alone (the asymmetry kept: in KD the wMSE moves only the frozen teacher).
     """
     g = profile.methods[base]
-    ikl = profile.methods.get("ikl")
-    gammas = tuple(dict.fromkeys((0.0, g.gamma, 1.0)))  # the base γ once, in order
-    asym_values: tuple[str, ...] = ("no: β = 0 (KL's CE only)", "yes: GKL")
+    mv = dict(MOVES if moves is None else moves)
+    asym_values: tuple[str, ...] = ("no: β = 0 (KL's CE only)", "yes: GKL (tuned)")
     asym_configs: tuple[DistillConfig, ...] = (g.replace(beta=0.0), g)
-    if ikl is not None:
-        asym_values += ("yes: IKL (released)",)
-        asym_configs += (ikl,)
+    if "ikl" in profile.methods:
+        asym_values += ("yes: IKL (tuned)",)
+        asym_configs += (profile.methods["ikl"],)
+    gammas, gcfgs = _moved(g, "gamma", mv["gamma"])
+    betas, bcfgs = _moved(g, "beta", [g.beta * f for f in mv["beta"]])
+    temps, tcfgs = _moved(g, "temperature", [g.temperature * f for f in mv["temperature"]])
     return [
-        Sweep("gamma", "γ", gammas, tuple(g if v == g.gamma else g.replace(gamma=v) for v in gammas),
-              "γ = 1: IKL's weight function, here with the prior (GKL (γ = 1), not the released IKL); "
-              "γ = 0: uniform weights"),
-        Sweep("prior", "class prior", ("off", "on"), (g.replace(prior=False), g),
-              "off: per-sample weights softmax(o_m / T2)"),
         Sweep("asymmetry", "wMSE reaches the student", asym_values, asym_configs,
-              "in KD the DKL wMSE moves only the frozen teacher, i.e. it has no effect: β = 0 is KL's "
-              "soft-label CE alone (γ is then irrelevant); the released IKL also breaks the asymmetry"),
-        Sweep("beta", "β", (0.0, 0.25, g.beta), (g.replace(beta=0.0), g.replace(beta=0.25), g),
-              "weight of the wMSE"),
-        Sweep("temperature", "T", (1.0, g.temperature), (g.replace(temperature=1.0), g),
-              "temperature of the soft-label CE (it also sets KL's own balance: the wMSE weight relative to "
-              "KL's is (β/α)·T²)"),
+              "β = 0 is KL's soft-label CE alone: in KD the DKL wMSE moves only the frozen teacher"),
+        Sweep("prior", "class prior", ("on", "off"), (g if g.prior else g.replace(prior=True),
+                                                      g.replace(prior=False) if g.prior else g),
+              f"tuned: {'on' if g.prior else 'off'}; off = per-sample weights softmax(o_m / T2)"),
+        Sweep("gamma", "γ", gammas, gcfgs, "γ = 1: IKL's weight function (with this prior and T2); γ = 0: uniform weights"),
+        Sweep("beta", "β", betas, bcfgs, "weight of the wMSE: " + ", ".join(f"×{f:g}" for f in mv["beta"])
+              + " of the tuned β"),
+        Sweep("temperature", "T", temps, tcfgs, "temperature of the soft-label CE (the wMSE weight relative "
+                                                "to KL's own balance is (β/α)·T²)"),
     ]
 
 
-def run_sweep(profile: Profile, sweep: Sweep, seeds: Optional[tuple[int, ...]] = None, **kw: Any) -> list[dict[str, Any]]:
-    """Summaries (:func:`~gkl.experiments.distill.compare.summarize`) of every value of ``sweep``, in
-    order (runs via :func:`~gkl.experiments.distill.runs.run_grid`)."""
-    return summarize(run_grid(profile, {str(v): c for v, c in zip(sweep.values, sweep.configs)}, seeds, **kw))
+def run_ablation(profile: Profile, sweep: Sweep, seeds: Optional[tuple[int, ...]] = None,
+                 **kw: Any) -> dict[str, list[RunResult]]:
+    """The runs of every value of ``sweep`` (value as a string -> runs in seed order), via
+    :func:`~gkl.experiments.distill.runs.run_grid` (cached: shared values are not retrained)."""
+    return run_grid(profile, {str(v): c for v, c in zip(sweep.values, sweep.configs)}, seeds, **kw)
+
+
+def ablation_rows(sweeps: Sequence[Sweep], runs: Mapping[str, Mapping[str, list[RunResult]]],
+                  tuned: DistillConfig, reference: list[RunResult], metric: str = "test_acc") -> list[dict[str, Any]]:
+    """One row per moved value (the tuned value itself left out): mean ± std over seeds, the paired
+    difference to the tuned GKL ``reference`` (same seeds) with its 95 % interval and verdict."""
+    base = {i: float(r.history[-1][metric]) for i, r in enumerate(reference)}
+    rows = []
+    for s in sweeps:
+        for v, c in zip(s.values, s.configs):
+            if c == tuned:
+                continue
+            vals = {i: float(r.history[-1][metric]) for i, r in enumerate(runs[s.name][str(v)])}
+            mean, std = mean_std(list(vals.values()))
+            d = paired_difference(base, vals, "tuned GKL", f"{s.parameter} = {v}")
+            rows.append({"setting": s.parameter, "value": str(v), "mean": mean, "std": std, "n": d.n,
+                         "delta": d.mean, "low": d.low, "high": d.high, "verdict": d.verdict})
+    return rows

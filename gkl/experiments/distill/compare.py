@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence, Union
 from gkl.experiments.stats import PairedDifference, mean_std, paired_difference
 from gkl.methods.distill.train import RunResult
 
-__all__ = ["summarize", "format_table", "paired_verdict", "compare_to", "verdict_between", "difference_sentence",
+__all__ = ["headline", "format_headline", "summarize", "format_table", "paired_verdict", "compare_to", "verdict_between", "difference_sentence",
            "format_comparison", "records_to_markdown"]
 
 
@@ -138,4 +138,40 @@ def records_to_markdown(rows: list[Mapping[str, Any]]) -> str:
     fmt = lambda v: f"{v:+.1f}" if isinstance(v, float) else str(v)  # noqa: E731
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c, "")) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def headline(results: Mapping[str, list[RunResult]], baseline: str, metric: str = "test_acc") -> list[dict[str, Any]]:
+    """The headline comparison: per method mean ± std over seeds and, against ``baseline`` (same
+    seeds), the paired difference with its 95 % interval and the verdict of
+    :func:`gkl.experiments.stats.paired_difference` (``"ahead"``, ``"behind"`` or ``"no difference
+    detected at n = k"``; ``None`` for the baseline itself)."""
+    if baseline not in results:
+        raise ValueError(f"baseline {baseline!r} is not among the results: {', '.join(results)}")
+    per = {m: {i: float(r.history[-1][metric]) for i, r in enumerate(runs)} for m, runs in results.items()}
+    rows = []
+    for m, vals in per.items():
+        mean, std = mean_std(list(vals.values()))
+        row = {"method": m, "mean": mean, "std": std, "n": len(vals), "values": list(vals.values()),
+               "delta": None, "low": None, "high": None, "verdict": None}
+        if m != baseline:
+            d = paired_difference(per[baseline], vals, baseline, m)
+            row.update(delta=d.mean, low=d.low, high=d.high, verdict=d.verdict)
+        rows.append(row)
+    return rows
+
+
+def format_headline(rows: list[dict[str, Any]], labels: Mapping[str, str], baseline: str, scale: float = 100.0) -> str:
+    """Markdown table of :func:`headline` (``labels``: method -> display name)."""
+    name = labels.get(baseline, baseline)
+    lines = [f"| method | test accuracy (%, mean ± std) | per seed | Δ vs {name} (points) | 95 % CI | verdict |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        per = ", ".join(f"{v * scale:.1f}" for v in r["values"])
+        head = f"| {labels.get(r['method'], r['method'])} | {r['mean'] * scale:.2f} ± {r['std'] * scale:.2f} | {per} |"
+        if r["delta"] is None:
+            lines.append(head + " (baseline) | — | — |")
+        else:
+            ci = "—" if r["low"] is None else f"[{r['low'] * scale:+.2f}, {r['high'] * scale:+.2f}]"
+            lines.append(head + f" {r['delta'] * scale:+.2f} | {ci} | {r['verdict']} |")
     return "\n".join(lines)

@@ -3,7 +3,7 @@ compared methods), the chapters' CPU and GPU profiles, and the released CIFAR-10
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Optional
 
 from gkl.experiments.teachers import TeacherSpec
@@ -28,6 +28,11 @@ class Profile:
         train_subset: students (not the teacher) train on this many samples (``None``: all).
         teacher_augment: the teacher's augmentation.
         seeds: the seeds of every method.
+        validation: evaluate on this many further training samples (disjoint from the
+            ``train_subset``) instead of the test set — the tuning sweep's profiles only; the
+            metric is then ``val_acc``.
+        train_overrides: method name -> :class:`gkl.training.TrainConfig` fields that replace
+            ``train`` for that method's runs (the tuned student alone's learning rate).
     """
 
     name: str
@@ -43,6 +48,12 @@ class Profile:
     train_subset: Optional[int] = None
     teacher_augment: Optional[str] = None
     seeds: tuple[int, ...] = (0, 1, 2)
+    validation: Optional[int] = None
+    train_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def train_for(self, config: DistillConfig, seed: int) -> dict[str, Any]:
+        """The training settings of one run: ``train``, the overrides of ``config.method``, ``seed``."""
+        return {**dict(self.train), **dict(self.train_overrides.get(config.method, {})), "seed": int(seed)}
 
     def teacher_spec(self) -> TeacherSpec:
         return TeacherSpec(

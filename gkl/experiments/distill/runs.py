@@ -28,19 +28,19 @@ def _needs_teacher(config: DistillConfig) -> bool:
 
 def run_dir(profile: Profile, config: DistillConfig, seed: int, root: Union[str, Path], teacher_hash: Optional[str]) -> Path:
     """The cache folder of one run: ``root/distill/<profile>/<method>-s<seed>-<hash of the settings>``."""
-    train = {**dict(profile.train), "seed": int(seed)}
-    key = run_key(
-        {
-            "dataset": profile.dataset,
-            "student": [profile.student_arch, dict(profile.student_kwargs)],
-            "train": {k: v for k, v in train.items() if k not in ("progress", "device")},
-            "distill": config.to_dict(),
-            "augment": profile.augment,
-            "train_subset": profile.train_subset,
-            "teacher": teacher_hash if _needs_teacher(config) else None,
-        },
-        length=12,
-    )
+    train = profile.train_for(config, seed)
+    settings = {
+        "dataset": profile.dataset,
+        "student": [profile.student_arch, dict(profile.student_kwargs)],
+        "train": {k: v for k, v in train.items() if k not in ("progress", "device")},
+        "distill": config.to_dict(),
+        "augment": profile.augment,
+        "train_subset": profile.train_subset,
+        "teacher": teacher_hash if _needs_teacher(config) else None,
+    }
+    if profile.validation is not None:  # only then: the keys of test-set runs stay what they were
+        settings["validation"] = profile.validation
+    key = run_key(settings, length=12)
     return Path(root) / "distill" / profile.name / f"{config.method}-s{seed}-{key}"
 
 
@@ -65,7 +65,7 @@ def run_method(
     if _needs_teacher(config):
         loaded = get_teacher(profile.teacher_spec(), root, progress=progress, device=device, data_root=data_root)
         teacher, teacher_hash = loaded.model, loaded.weights_sha256
-    train = {**dict(profile.train), "seed": int(seed)}
+    train = profile.train_for(config, seed)
     return train_student(
         profile.dataset,
         profile.student_arch,
@@ -81,6 +81,7 @@ def run_method(
         progress=progress,
         device=device,
         data_root=data_root,
+        validation=profile.validation,
     )
 
 

@@ -1,0 +1,124 @@
+"""The distillation tuning sweep: the validation split, the choice rules on synthetic records, the
+recorded file's consistency, and one recorded configuration re-run."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gkl.experiments.distill import sweep
+from gkl.experiments.distill.profiles import PROFILES
+from gkl.experiments.distill.runs import run_dir, run_method
+from gkl.experiments.record import read_record, recorded_path
+from gkl.methods.distill.train import load_data, train_student
+
+DIGITS_TRAIN = dict(epochs=1, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0, seed=0)
+MLP_S = {"hidden": 8, "in_features": 64}
+
+
+def test_validation_split_keeps_the_training_samples_and_never_uses_the_test_set():
+    tr, te, _ = load_data("digits", train_subset=500)
+    tr_v, val, _ = load_data("digits", train_subset=500, validation=300)
+    assert torch.equal(tr.inputs, tr_v.inputs) and torch.equal(tr.targets, tr_v.targets)
+    assert len(val) == 300 and not torch.equal(val.inputs[:10], te.inputs[:10])
+    rows = {tuple(x.flatten().tolist()) for x in tr.inputs}
+    assert not any(tuple(x.flatten().tolist()) in rows for x in val.inputs)  # disjoint from the training samples
+
+
+def test_validation_runs_report_val_acc_and_train_identically():
+    a = train_student("digits", "mnist1d_mlp", MLP_S, DIGITS_TRAIN, train_subset=500)
+    b = train_student("digits", "mnist1d_mlp", MLP_S, DIGITS_TRAIN, train_subset=500, validation=300)
+    assert "test_acc" in a.history[-1] and "val_acc" in b.history[-1] and "test_acc" not in b.history[-1]
+    assert a.history[-1]["train_loss"] == b.history[-1]["train_loss"]  # same samples, same order
+
+
+def test_validation_runs_have_their_own_cache_keys(tmp_path):
+    p = PROFILES["cpu"]
+    v = sweep.validation_profile(p)
+    cfg = p.methods["kd"]
+    assert run_dir(v, cfg, 0, tmp_path, "t") != run_dir(p.replace(name=v.name), cfg, 0, tmp_path, "t")
+    # an override equal to the base setting is the base run
+    same = p.replace(train_overrides={"kd": {"lr": p.train["lr"]}})
+    assert run_dir(same, cfg, 0, tmp_path, "t") == run_dir(p, cfg, 0, tmp_path, "t")
+
+
+def test_every_method_gets_the_same_budget():
+    assert {len(g) for g in sweep.GRIDS.values()} == {sweep.GRID_SIZE}
+    p = PROFILES["cpu"]
+    for m in sweep.GRIDS:
+        cfgs = sweep.grid_configs(p, m)
+        assert len({(repr(c), repr(sorted(t.items()))) for c, t in cfgs}) == sweep.GRID_SIZE  # all distinct
+
+
+def test_plateau_rule():
+    means = {"a": {30: 0.902, 60: 0.904, 90: 0.906}, "b": {30: 0.880, 60: 0.899, 90: 0.901}}
+    out = sweep.plateau_budget(means, tolerance=0.005)
+    assert out["per_method"] == {"a": 30, "b": 60} and out["chosen"] == 60 and out["plateau_reached"]
+    out = sweep.plateau_budget({"a": {30: 0.80, 60: 0.85, 90: 0.90}})
+    assert out["chosen"] == 90 and not out["plateau_reached"]  # best at the longest: no plateau shown
+    assert sweep.plateau_budget({"a": {30: 0.9, 60: 0.9}})["chosen"] == 30  # a tie: the shorter
+
+
+def _synthetic_record() -> dict:
+    rows = []
+    for m, accs in {"none": [[0.90, 0.92], [0.91, 0.93]], "kd": [[0.93, 0.93], [0.95, 0.91]]}.items():
+        for i, pair in enumerate(accs):
+            rows += [{"stage": "grid", "method": m, "config_id": i, "seed": s, "val_acc": a} for s, a in enumerate(pair)]
+    for m, by in {"none": {30: 0.91, 60: 0.92}, "kd": {30: 0.92, 60: 0.925}}.items():
+        rows += [{"stage": "epochs", "method": m, "config_id": 0, "seed": 0, "epochs": e, "val_acc": a, "curve": [a]}
+                 for e, a in by.items()]
+    p = PROFILES["cpu"]
+    grids = {m: [{"config_id": i, "train": t, "config": c.to_dict()} for i, (c, t) in enumerate(sweep.grid_configs(p, m))]
+             for m in ("none", "kd")}
+    return {"command": "x", "profile": "cpu", "rows": rows, "grids": grids,
+            "chosen": sweep.choose_configs(rows), "epoch_budget": {"chosen": 60}}
+
+
+def test_config_choice_on_a_synthetic_record():
+    rec = _synthetic_record()
+    chosen = rec["chosen"]
+    assert chosen["none"]["config_id"] == 1 and chosen["none"]["val_mean"] == pytest.approx(0.92)
+    assert chosen["kd"]["config_id"] == 0  # 0.93 = 0.93: a tie goes to the first in grid order
+    assert sweep.strongest_baseline(rec) == "kd"  # validation at the chosen budget: 0.925 > 0.92
+    tuned = sweep.tuned_profile(record=rec, seeds=(0, 1, 2, 3, 4))
+    assert set(tuned.methods) == {"none", "kd"} and tuned.train["epochs"] == 60 and tuned.seeds == (0, 1, 2, 3, 4)
+    assert tuned.train_overrides == {"none": dict(sweep.GRIDS["none"][1]["train"])}
+    assert tuned.validation is None  # the chapters report test accuracy
+
+
+def test_the_recorded_sweep_is_consistent():
+    rec = read_record(recorded_path("distill-cpu"))
+    grid = [r for r in rec["rows"] if r["stage"] == "grid"]
+    assert {m: len({r["config_id"] for r in grid if r["method"] == m}) for m in rec["grids"]} == \
+        {m: rec["grid_size"] for m in rec["grids"]}
+    assert {m: c["config_id"] for m, c in sweep.choose_configs(grid).items()} == \
+        {m: c["config_id"] for m, c in rec["chosen"].items()}
+    means = sweep.budget_means(rec["rows"])
+    assert sweep.plateau_budget(means, rec["epoch_budget"]["tolerance"])["chosen"] == rec["epoch_budget"]["chosen"]
+    assert all(len(r["curve"]) == r["epochs"] for r in rec["rows"] if r["stage"] == "epochs")
+
+
+@pytest.mark.slow
+def test_a_recorded_configuration_reproduces(tmp_path):
+    """Re-run the cheapest recorded run: the student alone (no teacher to train) at the shortest
+    budget, seed 0, with one torch thread as the sweep ran. CPU training here is deterministic, so
+    the validation accuracy must be equal; the tolerance of one validation sample (0.001) only
+    covers a different CPU's floating-point kernels (another vector instruction set can change the
+    last bits of a sum and, rarely, one prediction)."""
+    rec = read_record(recorded_path("distill-cpu"))
+    base = PROFILES[rec["profile"]]
+    e = min(rec["epoch_budget"]["budgets"])
+    row = next(r for r in rec["rows"] if r["stage"] == "epochs" and r["method"] == "none" and r["epochs"] == e
+               and r["seed"] == rec["seeds"][0])
+    cfg, tr = sweep.grid_configs(base, "none")[row["config_id"]]
+    profile = sweep.validation_profile(base, e)
+    if tr:
+        profile = profile.replace(train_overrides={"none": tr})
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        r = run_method(profile, cfg, row["seed"], runs_dir=tmp_path)
+    finally:
+        torch.set_num_threads(old)
+    assert r.val_acc == pytest.approx(row["val_acc"], abs=1e-3)
+    assert [h["val_acc"] for h in r.history] == pytest.approx(row["curve"], abs=1e-3)
