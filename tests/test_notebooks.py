@@ -28,6 +28,7 @@ PLANNED_PAGES = [
     "book/theory/weight_function", "book/theory/class_prior", "book/theory/making_it_fast",
     "book/training/adversarial",
     "book/training/distillation", "book/training/distillation_ablations", "book/training/reported_results",
+    "book/training/claims",
     "book/training/guidelines",
     "book/references", "book/api",
 ]

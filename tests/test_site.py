@@ -57,6 +57,7 @@ EXPECTED_FIGURES = {
     "book/training/distillation.html": 4,      # accuracy bars, learning curves, loss terms, reliability
     "book/training/distillation_ablations.html": 5,  # one sweep plot per ablation
     "book/training/reported_results.html": 3,  # RobustBench bars, ImageNet and ImageNet-LT bars
+    "book/training/claims.html": 0,
     "book/training/guidelines.html": 0,
     "book/references.html": 0,
     "book/api.html": 0,
