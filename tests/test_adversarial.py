@@ -135,7 +135,7 @@ def test_gpu_profile_code_path_on_a_tiny_cifar_folder(tmp_path):
     write_fake_cifar(tmp_path / "data", "cifar10", n_train=16, n_test=8)
     gpu = PROFILES["gpu"]
     prof = gpu.replace(
-        data_root=str(tmp_path / "data"), epochs=1, seeds=(0,), batch_size=16, train_subset=None,
+        data_root=str(tmp_path / "data"), epochs=1, seeds=(0,), batch_size=16, train_subset=None, validation=None,
         eval_subset=None, autoattack_subset=4, model_kwargs={"width": 4}, num_workers=0,
         methods={"GKL": gpu.methods["GKL"]}, curve_epsilons=(0.0, 8 / 255), attacks=("pgd", "autoattack_fast"),
     )
@@ -149,7 +149,7 @@ def test_gpu_profile_code_path_on_a_tiny_cifar_folder(tmp_path):
 
 
 def test_runner_caches_and_tables(tmp_path, digits, monkeypatch):
-    prof = PROFILES["cpu"].replace(epochs=1, seeds=(0, 1), attacks=("pgd",), curve_epsilons=(0.0, 0.1),
+    prof = PROFILES["cpu"].replace(epochs=1, seeds=(0, 1), attacks=("pgd",), curve_epsilons=(0.0, 0.1), validation=(96, 32),
                                    model_kwargs={"widths": [8, 16]}, methods={"TRADES": PROFILES["cpu"].methods["TRADES"]})
     import gkl.experiments.adversarial.runs as R
 

@@ -64,6 +64,7 @@ def write_record(path: Union[str, Path], rows: Sequence[Mapping[str, Any]], *, c
         "rows": [dict(r) for r in rows],
     }
     atomic_write_text(path, json.dumps(record, indent=1, sort_keys=False, default=str) + "\n")
+    os.chmod(path, 0o644)  # data of the repository, readable by everyone (the atomic write makes it 0600)
     return record
 
 

@@ -10,10 +10,11 @@ from typing import Any, Mapping, Optional, Sequence
 
 from torch import Tensor, nn
 
-from gkl.figures.common import band, column_mean_std
+from gkl.figures.common import band, column_mean_std, plotly_go
 from gkl.figures.palette import ROLE_COLORS, method_colors
 
-__all__ = ["learning_curves", "robustness_curve", "adversarial_grid", "masking_bars"]
+__all__ = ["learning_curves", "robustness_curve", "adversarial_grid", "masking_bars", "validation_curves",
+           "sweep_scatter"]
 
 
 def _add_mean_std(fig, x, values: list[list[float]], label: str, color: str, row: int, col: int, show: bool) -> None:
@@ -122,4 +123,65 @@ def masking_bars(reports: Mapping[str, Any], title: Optional[str] = None):
                              hovertemplate="%{y:.1%}<extra>" + label + "</extra>"))
     fig.update_yaxes(tickformat=".0%", range=[0, 1])
     fig.update_layout(barmode="group", height=360, title=title, legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+_DASHES = ("dot", "dash", "solid", "dashdot", "longdash")
+
+
+def validation_curves(record: Mapping[str, Any], title: Optional[str] = None):
+    """The recorded sweep's validation curves: per method (columns), clean (top) and PGD (bottom)
+    validation accuracy after each epoch, mean over the sweep's seeds, one line per epoch budget
+    (solid: the chosen budget)."""
+    from plotly.subplots import make_subplots
+
+    rows = [r for r in record["rows"] if r["stage"] == "epochs"]
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    budgets = sorted({int(r["epochs"]) for r in rows})
+    chosen = int(record["epochs"]["chosen"])
+    colours = method_colors(methods)
+    fig = make_subplots(rows=2, cols=len(methods), shared_yaxes=True, subplot_titles=methods,
+                        vertical_spacing=0.12, horizontal_spacing=0.03)
+    for col, label in enumerate(methods, start=1):
+        for i, e in enumerate(budgets):
+            rs = [r for r in rows if r["method"] == label and int(r["epochs"]) == e]
+            for row, key in ((1, "curve_clean"), (2, "curve_pgd")):
+                mean, _ = column_mean_std(zip(*[r[key] for r in rs]))
+                fig.add_trace(plotly_go().Scatter(
+                    x=rs[0]["curve_epochs"], y=mean, mode="lines", name=f"{e} epochs", legendgroup=str(e),
+                    showlegend=col == 1 and row == 1, opacity=1.0 if e == chosen else 0.55,
+                    line=dict(color=colours[label] if e == chosen else "grey", dash="solid" if e == chosen
+                              else _DASHES[i % len(_DASHES)]),
+                    hovertemplate=f"{label}, budget {e}: " + "%{y:.1%}<extra></extra>"), row=row, col=col)
+    fig.update_xaxes(title_text="epoch", row=2)
+    fig.update_yaxes(title_text="clean (validation)", tickformat=".0%", row=1, col=1)
+    fig.update_yaxes(title_text="PGD (validation)", tickformat=".0%", row=2, col=1)
+    fig.update_layout(height=520, title=title, legend=dict(orientation="h", y=-0.15, title="budget"),
+                      margin=dict(t=60, b=40))
+    return fig
+
+
+def sweep_scatter(record: Mapping[str, Any], title: Optional[str] = None):
+    """Every grid configuration of the recorded sweep: validation clean (x) against validation PGD
+    accuracy (y), means over the sweep's seeds; the chosen configuration of each method is the large
+    marker. Hover shows the settings."""
+    from gkl.experiments.adversarial.selection import config_scores
+
+    go = plotly_go()
+    rows = record["rows"]
+    methods = list(dict.fromkeys(r["method"] for r in rows if r["stage"] == "grid"))
+    colours = method_colors(methods)
+    fig = go.Figure()
+    for label in methods:
+        scores = config_scores(rows, label)
+        pick = int(record["chosen"][label]["config_id"])
+        text = [", ".join(f"{k} = {v}" for k, v in s["config"].items()) for s in scores]
+        fig.add_trace(go.Scatter(
+            x=[s["val_clean"] for s in scores], y=[s["val_pgd"] for s in scores], mode="markers", name=label,
+            text=text, marker=dict(color=colours[label], size=[16 if s["config_id"] == pick else 8 for s in scores],
+                                   symbol=["star" if s["config_id"] == pick else "circle" for s in scores]),
+            hovertemplate=label + ": %{text}<br>clean %{x:.1%}, PGD %{y:.1%}<extra></extra>"))
+    fig.update_xaxes(title_text="validation clean accuracy", tickformat=".0%")
+    fig.update_yaxes(title_text="validation PGD accuracy", tickformat=".0%")
+    fig.update_layout(height=420, title=title, legend=dict(orientation="h", y=-0.2), margin=dict(t=50, b=40))
     return fig

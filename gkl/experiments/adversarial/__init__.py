@@ -1,9 +1,33 @@
 """The adversarial-training experiment of the chapter: profiles (:mod:`.profiles`), cached runs
-(:mod:`.runs`) and the tables and paired comparisons (:mod:`.tables`)."""
+(:mod:`.runs`), the tables and paired comparisons (:mod:`.tables`), the tuning sweep on a validation
+split (:mod:`.sweep`) and its choices (:mod:`.selection`)."""
 
 from gkl.experiments.adversarial.profiles import PROFILES, Profile
 from gkl.experiments.adversarial.runs import Experiment, run_experiment, run_one
-from gkl.experiments.adversarial.tables import describe_methods, format_table, paired, summarize
+from gkl.experiments.adversarial.selection import (
+    CHAPTER_AA_POINTS,
+    CHAPTER_CURVE_EPSILONS,
+    budget_scores,
+    chapter_profile,
+    choose_configs,
+    config_scores,
+    grid_neighbours,
+    plateau_budget,
+    strongest_baseline,
+    tuned_profile,
+)
+from gkl.experiments.adversarial.tables import (
+    describe_methods,
+    format_budgets,
+    format_grid,
+    format_neighbours,
+    format_table,
+    paired,
+    plateau_note,
+    summarize,
+)
 
 __all__ = ["PROFILES", "Profile", "Experiment", "run_experiment", "run_one", "describe_methods", "format_table",
-           "paired", "summarize"]
+           "paired", "summarize", "budget_scores", "choose_configs", "config_scores", "grid_neighbours",
+           "plateau_budget", "strongest_baseline", "tuned_profile", "format_grid", "format_budgets",
+           "format_neighbours", "plateau_note", "CHAPTER_AA_POINTS", "CHAPTER_CURVE_EPSILONS", "chapter_profile"]

@@ -26,10 +26,18 @@ class Profile:
     ``attacks`` are names understood by :func:`gkl.attacks.robustness` (``"autoattack"`` is the
     standard AutoAttack, ``"autoattack_fast"`` a reduced budget, labelled as such).
     ``autoattack_subset`` ``None`` evaluates AutoAttack on the full test split (``test_subset``: the
-    final evaluation uses only the first that many test points). ``eps_schedule``,
+    final evaluation uses only the first that many test points); ``autoattack_rotate`` moves each
+    seed's AutoAttack subset to its own slice of the test split (see
+    :func:`gkl.experiments.adversarial.runs.aa_points`). ``eps_schedule``,
     ``awp_gamma``/``awp_warmup`` (AWP), ``ema_decay`` (checkpoint averaging, evaluated at the end) and
     ``normalize=False`` (raw inputs) switch on the parts of the released recipe (see
     :func:`gkl.methods.adversarial.released_recipe`).
+
+    ``validation = (n, n_val)`` carves a validation part from the training split
+    (:meth:`gkl.data.TensorDataset.split` seeded by ``split_seed``): runs train on the first ``n``
+    samples only, the tuning sweep (:mod:`gkl.experiments.adversarial.sweep`) evaluates on the next
+    ``n_val``, and the test split is never used for a choice. ``eval_every`` sets how often the
+    engine evaluates during training (always after the last epoch).
     """
 
     name: str
@@ -57,16 +65,27 @@ class Profile:
     pgd_steps: int = 20
     attacks: tuple[str, ...] = ("pgd", "autoattack")
     autoattack_subset: Optional[int] = None
+    autoattack_rotate: bool = False
     test_subset: Optional[int] = None
     eval_subset: Optional[int] = None
     train_subset: Optional[int] = None
     curve_epsilons: tuple[float, ...] = ()
+    validation: Optional[tuple[int, int]] = None
+    split_seed: int = 0
+    eval_every: int = 1
     data_root: Optional[str] = None
     num_workers: int = 0
     deterministic: bool = True
 
     def replace(self, **kw: Any) -> "Profile":
         return dataclasses.replace(self, **kw)
+
+    def split(self, train_set: Any) -> tuple[Any, Any]:
+        """``(training part, validation part)`` of ``train_set`` (``validation`` set), else
+        ``(train_set, None)``; ``train_subset`` applies only without a validation split."""
+        if self.validation is None:
+            return train_set, None
+        return train_set.split(*self.validation, seed=self.split_seed)
 
     def key(self, method_label: str, seed: int) -> str:
         """The run key of one method and seed: the profile's settings that shape a run (not its other
@@ -107,6 +126,7 @@ class Profile:
             ema_decay=self.ema_decay,
             seed=seed,
             eval_subset=self.eval_subset,
+            eval_every=self.eval_every,
             num_workers=self.num_workers,
             deterministic=self.deterministic,
             device=device,
@@ -117,6 +137,7 @@ class Profile:
 #: The methods of the chapters, at the released settings (each method's defaults: IKL/GKL α=4,
 #: β=20, CE at T=1, prior at T=4, the released inner attack; TRADES β=6 with its KL attack).
 _METHODS: dict[str, MethodSpec] = {
+    "PGD-AT": ("pgd-at", {}),
     "TRADES": ("trades", {}),
     "IKL": ("ikl", {}),
     "GKL": ("gkl", {}),
@@ -131,11 +152,12 @@ def _released_cifar10_profile(base: Profile) -> Profile:
         attack_steps=adv["attack_steps"], step_ratio=adv["step_ratio"], eps_schedule=adv["eps_schedule"],
         awp_gamma=adv["awp_gamma"], awp_warmup=adv["awp_warmup"], ema_decay=train["ema_decay"],
         epochs=train["epochs"], batch_size=train["batch_size"], lr=train["lr"], weight_decay=train["weight_decay"],
-        train_subset=None, seeds=(0,),
+        train_subset=None, validation=None, seeds=(0,),
     )
 
 
-#: ``cpu``: the digits experiment the website shows. ``gpu``: CIFAR-10 with PreActResNet-18,
+#: ``cpu``: the digits experiment (its runs train on 1,137 of the 1,437 training images; the other
+#: 300 are the validation part of the tuning sweep; the chapter runs the sweep's chosen settings). ``gpu``: CIFAR-10 with PreActResNet-18,
 #: sized for about 20 minutes on a Colab GPU (an estimate; see the chapter). ``gpu-released``:
 #: the full released recipe on CIFAR-10 (WRN-34-10, 200 epochs: days on one GPU).
 PROFILES: dict[str, Profile] = {
@@ -155,6 +177,7 @@ PROFILES: dict[str, Profile] = {
         eps_warmup=3.0,
         autoattack_subset=120,  # standard AutoAttack costs ~0.25 s per point here: a stated third
         curve_epsilons=(0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
+        validation=(1137, 300),  # of digits' 1,437 training images: 1,137 to train on, 300 to choose with
     ),
     "gpu": Profile(
         name="gpu",
@@ -170,6 +193,7 @@ PROFILES: dict[str, Profile] = {
         step_ratio=0.5,
         eps_warmup=1.0,
         train_subset=5000,
+        validation=(5000, 1000),  # its first 5,000 are exactly train_subset's (TensorDataset.split)
         eval_subset=500,
         test_subset=500,
         autoattack_subset=500,

@@ -24,11 +24,21 @@ from gkl.methods.adversarial import load_trained, train_adversarial
 from gkl.training import default_runs_dir
 from gkl.training.device import get_device
 
-__all__ = ["Experiment", "run_one", "run_experiment"]
+__all__ = ["Experiment", "aa_points", "run_one", "run_experiment"]
 
 
 def _run_dir(runs_dir: Path, profile: Profile, label: str, seed: int) -> Path:
     return runs_dir / f"adversarial-{profile.name}" / label.lower() / f"seed{seed}"
+
+
+def aa_points(profile: Profile, n_test: int, seed: int) -> torch.Tensor:
+    """The test points AutoAttack runs on: the first ``autoattack_subset``, or with
+    ``autoattack_rotate`` the slice starting at ``seed × autoattack_subset`` (mod ``n_test``), so
+    that different seeds cover different points while every method of one seed is attacked on the
+    same ones (the pairing of :func:`gkl.experiments.adversarial.paired`)."""
+    n_aa = min(profile.autoattack_subset or n_test, n_test)
+    start = (seed * n_aa) % n_test if profile.autoattack_rotate else 0
+    return (torch.arange(n_aa) + start) % n_test
 
 
 def _evaluate(profile: Profile, model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_classes: int,
@@ -42,8 +52,9 @@ def _evaluate(profile: Profile, model: nn.Module, x: torch.Tensor, y: torch.Tens
                         n_classes=num_classes, seed=seed)
     if aa_names:
         result["autoattack_n"] = n_aa
-        if not full_aa:  # AutoAttack on the first n_aa test points only (stated with the results)
-            aa = robustness(model, x[:n_aa], y[:n_aa], profile.epsilon, attacks=["pgd", *aa_names],
+        if not full_aa:  # AutoAttack on n_aa test points only (stated with the results)
+            idx = aa_points(profile, x.shape[0], seed)
+            aa = robustness(model, x[idx], y[idx], profile.epsilon, attacks=["pgd", *aa_names],
                             pgd_steps=profile.pgd_steps, n_classes=num_classes, seed=seed)
             result.update({f"{a}_acc": aa[f"{a}_acc"] for a in aa_names})
             result["robust_acc"] = aa["robust_acc"]  # worst case over every attack, on that subset
@@ -59,7 +70,8 @@ def run_one(profile: Profile, label: str, seed: int, runs_dir: Union[str, Path],
             threads: Optional[int] = 1) -> dict[str, Any]:
     """Train (or reuse a finished run of) one method and seed, evaluate it, cache ``result.json``.
 
-    The result holds the per-epoch history, ``clean_acc``, ``pgd_acc``, ``autoattack_acc``,
+    With ``profile.validation`` the model trains on the training part of the split only (the
+    validation part is the sweep's). The result holds the per-epoch history (on the test split), ``clean_acc``, ``pgd_acc``, ``autoattack_acc``,
     ``robust_acc`` (per-point worst case over every attack, on the ``robust_n`` points every attack
     ran on: the AutoAttack subset when there is one), the PGD accuracy at each of
     ``curve_epsilons`` and the wall times. ``threads`` pins torch's CPU threads during the run
@@ -76,11 +88,12 @@ def run_one(profile: Profile, label: str, seed: int, runs_dir: Union[str, Path],
         torch.set_num_threads(threads)
     try:
         data = get_dataset(profile.dataset, profile.data_root)
+        train_part, _ = profile.split(data[0])  # with a validation split: its training part only
         t0 = time.perf_counter()
         model, history = train_adversarial(
             profile.dataset, profile.model, profile.adversarial_config(label), profile.train_config(seed, device), out,
-            model_kwargs=profile.model_kwargs, train_subset=profile.train_subset, overwrite=True, data=data,
-            normalize=profile.normalize,
+            model_kwargs=profile.model_kwargs, overwrite=True, data=(train_part, data[1], data[2]),
+            train_subset=profile.train_subset if profile.validation is None else None, normalize=profile.normalize,
         )
         train_s = time.perf_counter() - t0
         x, y = data[1].tensors()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 from gkl.experiments.adversarial.profiles import Profile
 from gkl.experiments.stats import PairedDifference, mean_std, paired_difference
 from gkl.methods.adversarial import ADVERSARIAL
 
-__all__ = ["describe_methods", "summarize", "format_table", "paired"]
+__all__ = ["describe_methods", "summarize", "format_table", "paired", "format_grid", "format_budgets",
+           "format_neighbours", "plateau_note"]
 
 
 def describe_methods(profile: Profile, num_classes: int) -> str:
@@ -59,3 +60,73 @@ def format_table(summary: Sequence[dict[str, Any]], pgd_steps: int = 20) -> str:
         cells = [f"{100 * row[k][0]:.1f} ± {100 * row[k][1]:.1f}" for k in keys]
         lines.append(f"| {row['method']} | {row['seeds']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _settings(config: dict[str, Any]) -> str:
+    return ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in config.items())
+
+
+def format_grid(record: dict[str, Any]) -> str:
+    """A markdown table of the recorded sweep's grid: per method and configuration, validation clean
+    and PGD accuracy in % (means over the sweep's seeds); the chosen configuration in bold."""
+    from gkl.experiments.adversarial.selection import config_scores
+
+    lines = ["| method | configuration | validation clean | validation PGD |", "|---|---|---|---|"]
+    for label in record["grids"]:
+        pick = int(record["chosen"][label]["config_id"])
+        for s in config_scores(record["rows"], label):
+            b = "**" if s["config_id"] == pick else ""
+            lines.append(f"| {label} | {b}{_settings(s['config'])}{b} | {b}{100 * s['val_clean']:.1f}{b} "
+                         f"| {b}{100 * s['val_pgd']:.1f}{b} |")
+    return "\n".join(lines)
+
+
+def format_budgets(record: dict[str, Any]) -> str:
+    """A markdown table of the epochs stage: per method, validation PGD accuracy in % (mean over the
+    sweep's seeds) at each epoch budget; the chosen budget in bold."""
+    scores = record["epochs"]["scores"]
+    budgets = sorted({int(e) for s in scores.values() for e in s})
+    chosen = int(record["epochs"]["chosen"])
+    head = [f"**{e} epochs**" if e == chosen else f"{e} epochs" for e in budgets]
+    lines = ["| method | " + " | ".join(head) + " | best − chosen |", "|---|" + "---|" * (len(budgets) + 1)]
+    for label, s in scores.items():
+        vals = {int(e): v for e, v in s.items()}
+        cells = [f"{100 * vals[e]:.1f}" for e in budgets]
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {100 * (max(vals.values()) - vals[chosen]):.1f} |")
+    return "\n".join(lines)
+
+
+def format_neighbours(record: dict[str, Any], method: str = "GKL", config_id: Optional[int] = None) -> str:
+    """A markdown table of the grid configurations of ``method`` one setting away from its chosen
+    one (or from grid configuration ``config_id``): validation accuracies and the paired difference
+    of validation PGD accuracy (95 % CI over the sweep's seeds, verdict by
+    :func:`gkl.experiments.stats.paired_difference`)."""
+    from gkl.experiments.adversarial.selection import config_scores, grid_neighbours
+
+    chosen = record["chosen"][method]
+    if config_id is not None:
+        chosen = next(s for s in config_scores(record["rows"], method) if s["config_id"] == config_id)
+    lines = ["| changed setting | validation clean | validation PGD | PGD difference, 95 % CI "
+             "| verdict |", "|---|---|---|---|---|"]
+    for s, d in grid_neighbours(record["rows"], method, chosen):
+        ci = "—" if d.low is None else f"[{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
+        lines.append(f"| {d.b} | {100 * s['val_clean']:.1f} | {100 * s['val_pgd']:.1f} | "
+                     f"{100 * d.mean:+.1f} {ci} | {d.verdict} |")
+    return "\n".join(lines)
+
+
+def plateau_note(record: dict[str, Any]) -> str:
+    """The end of the sentence that states the chosen budget: ``"."``, or — when the chosen budget
+    is the largest tried — how much validation PGD accuracy still rose over the last step (no
+    plateau was seen)."""
+    budgets = sorted(int(b) for b in record["budgets"])
+    if int(record["epochs"]["chosen"]) != budgets[-1] or len(budgets) < 2:
+        return "."
+    b0, b1 = budgets[-2:]
+    gains = {m: 100 * (s[str(b1)] - s[str(b0)]) for m, s in
+             ((m, {str(k): v for k, v in s.items()}) for m, s in record["epochs"]["scores"].items())}
+    return (f", the **largest budget tried**: from {b0} to {b1} epochs validation PGD accuracy still rose by "
+            + ", ".join(f"{g:+.1f} ({m})" for m, g in gains.items())
+            + " points; where that exceeds the tolerance the curves have **not** plateaued, longer training "
+            "would likely raise those methods, and the comparison below is at equal, not converged, training "
+            "length (a limitation of this build).")
