@@ -183,3 +183,19 @@ def test_sync_and_check_on_a_scratch_book(tmp_path):
 
     md.write_text(md.read_text().replace("A stub.", "A changed stub."))
     assert any("out of sync" in p for p in notebooks.problems(md, tmp_path))
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=CHAPTER_IDS)
+def test_run_time_box_is_measured(md):
+    """The "Run this chapter" box shows the time measured while the page was built (glued at the end)."""
+    text = read_md(md)
+    assert "{glue:text}`chapter_runtime_s" in text, "the run-time box does not show the measured time"
+    cells = re.findall(r"```\{code-cell\} ipython3\n(.*?)```", text, re.S)
+    assert "runtime.start()" in cells[1], "the clock must start right after the set-up cell"
+    assert "runtime.stop()" in cells[-1], "the clock must stop in the last cell"
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=CHAPTER_IDS)
+def test_learning_objectives_and_prerequisites(md):
+    text = read_md(md)
+    assert "**Learning objectives.**" in text and "**Prerequisites.**" in text
