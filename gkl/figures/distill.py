@@ -117,7 +117,8 @@ def loss_term_curves(histories: Mapping[str, Sequence[Sequence[Mapping[str, Any]
             fig.add_scatter(x=epochs, y=means, mode="lines", name=name, line=dict(color=term_colors[name]),
                             legendgroup=name, showlegend=name not in [t.name for t in fig.data],
                             row=i // cols + 1, col=i % cols + 1)
-    fig.update_yaxes(type="log")
+    # one labelled tick per power of ten (10⁻², 10⁻¹, ...): the default minor labels overlap
+    fig.update_yaxes(type="log", dtick=1, exponentformat="power", showexponent="all", tickfont={"size": 11})
     fig.update_layout(title=title, template="plotly_white", height=300 * rows)
     return fig
 
@@ -237,8 +238,9 @@ def reported_kd_bars(table, group_cols: Sequence[str] = ("teacher", "student"), 
         fig.add_bar(x=groups, y=ys, name=m, marker_color=colours[m], text=[f"{v:.2f}" if v is not None else "" for v in ys],
                     textposition="outside")
     vals = [r[value] for r in table]
+    # bars start at zero (a cut axis makes a 1-point gap look like a doubling); the labels carry the gaps
     fig.update_layout(barmode="group", title=title + " — not reproduced here", yaxis_title=value, template="plotly_white",
-                      yaxis_range=[min(vals) - 2, max(vals) + 1.5], height=400)
+                      yaxis_range=[0, max(vals) * 1.12], height=400)
     return fig
 
 
@@ -262,8 +264,8 @@ def robustbench_bars(table, title: str = "RobustBench, reported by the authors")
                         marker_color=color, text=[f"{n}<br>{v:.2f}" if who != "GKL" else f"{v:.2f}" for n, v in zip(names, ys)],
                         textposition="outside", showlegend=i == 1, legendgroup=who, row=i, col=1,
                         hovertemplate="%{x}<br>" + ("%{text}" if who != "GKL" else "GKL %{y:.2f}") + "<extra></extra>")
-    fig.update_yaxes(range=[25, 75], row=1, col=1)
-    fig.update_yaxes(range=[55, 100], row=2, col=1)
+    fig.update_yaxes(range=[0, 100], row=1, col=1)  # from zero: the bar labels carry the differences
+    fig.update_yaxes(range=[0, 115], row=2, col=1)
     fig.update_layout(barmode="group", title=title + " — not reproduced here", template="plotly_white", height=640,
                       legend=dict(orientation="h", y=-0.18), uniformtext_minsize=8)
     return fig
