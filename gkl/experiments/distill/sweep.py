@@ -55,8 +55,9 @@ TOLERANCE = 0.005
 #: Configurations per method (the same for every method).
 GRID_SIZE = 4
 
-#: The grids: method -> configurations, each ``{"distill": changes of the profile's config,
-#: "train": changes of its training settings}``. The first of each is the profile's current setting.
+#: The grids: method -> configurations. Each configuration holds ``distill`` (changes of the
+#: profile's method config) and/or ``train`` (changes of its training settings); the first of each
+#: method is the profile's current setting.
 GRIDS: dict[str, list[dict[str, dict[str, Any]]]] = {
     "none": [{"train": {"lr": lr}} for lr in (3e-3, 1.5e-3, 6e-3, 1.2e-2)],
     "kd": [{"distill": {"temperature": t, "kd_weight": w}} for t, w in ((4.0, 1.0), (2.0, 1.0), (8.0, 1.0), (4.0, 3.0))],
