@@ -17,7 +17,7 @@ import torch
 
 from gkl.training.checkpoint import atomic_write_text
 
-__all__ = ["RECORDED", "environment", "git_commit", "write_record", "read_record", "recorded_path"]
+__all__ = ["RECORDED", "environment", "git_commit", "write_record", "read_record", "recorded_path", "reuse_rows"]
 
 #: Where recorded sweeps live (package data: available wherever ``gkl`` is installed).
 RECORDED = Path(__file__).resolve().parent / "recorded"
@@ -88,3 +88,19 @@ def read_record(path_or_name: Union[str, Path]) -> dict[str, Any]:
         if key not in record:
             raise ValueError(f"recorded sweep {p} has no {key!r}")
     return record
+
+
+def reuse_rows(planned: Sequence[Mapping[str, Any]], recorded: Sequence[Mapping[str, Any]],
+               fields: Sequence[str]) -> tuple[dict[int, dict[str, Any]], list[int]]:
+    """Which of the ``planned`` runs a record already holds: ``({i: recorded row}, [i still to run])``
+    for the indices ``i`` of ``planned``, matching rows on every one of ``fields``.
+
+    A sweep's runs are seeded and deterministic on CPU (the reproduction tests re-run recorded rows
+    and compare), so extending a stage — e.g. one more epoch budget — keeps the rows it already has
+    and trains only the new ones."""
+    def ident(r: Mapping[str, Any]) -> str:
+        return json.dumps([r.get(f) for f in fields], sort_keys=True, default=str)
+
+    have = {ident(r): dict(r) for r in recorded}
+    kept = {i: have[ident(r)] for i, r in enumerate(planned) if ident(r) in have}
+    return kept, [i for i in range(len(planned)) if i not in kept]

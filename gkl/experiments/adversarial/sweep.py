@@ -43,7 +43,7 @@ from gkl.experiments.adversarial.selection import (
     strongest_baseline,
 )
 from gkl.experiments.cache import read_result
-from gkl.experiments.record import read_record, recorded_path, write_record
+from gkl.experiments.record import read_record, recorded_path, reuse_rows, write_record
 from gkl.experiments.runner import default_workers, run_parallel
 from gkl.methods.adversarial import train_adversarial
 from gkl.training import default_runs_dir
@@ -67,7 +67,7 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
 }
 
 #: Epoch budgets of the epochs stage (the grid's budget is the profile's epochs, 10 on ``cpu``).
-EPOCH_BUDGETS = (10, 15, 20)
+EPOCH_BUDGETS = (10, 15, 20, 30, 40)
 
 #: The rules, in words, as the record states them.
 RULES = {
@@ -158,7 +158,9 @@ def run_sweep(profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = 
     """Run the sweep's ``stage`` (``"grid"``, ``"epochs"`` or ``"all"``) and write the record.
 
     ``out`` ``None`` writes the recorded file of the package (``recorded_path("adversarial-<profile>")``).
-    ``"epochs"`` alone takes the chosen configurations from the grid rows already in ``out``. Runs
+    ``"epochs"`` alone takes the chosen configurations from the grid rows already in ``out`` and keeps
+    the epoch rows it already holds (:func:`gkl.experiments.record.reuse_rows`): adding a budget
+    trains only that budget. ``wall_s`` adds up the compute of every command that made the record. Runs
     are cached under ``runs_dir`` (default :func:`gkl.training.default_runs_dir`), one thread each.
     """
     if stage not in ("grid", "epochs", "all"):
@@ -174,22 +176,33 @@ def run_sweep(profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = 
     def run(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return run_parallel(_job, [(r, profile, runs, device) for r in rows], workers)
 
+    previous = read_record(path) if stage == "epochs" else {"rows": [], "wall_s": 0.0}
     if stage in ("grid", "all"):
         grid = run(_grid_rows(base, seeds))
     else:
-        grid = [r for r in read_record(path)["rows"] if r["stage"] == "grid"]
+        grid = [r for r in previous["rows"] if r["stage"] == "grid"]
     chosen = choose_configs(grid)
-    rows = grid + (run(_epoch_rows(chosen, seeds)) if stage != "grid" else [])
+    rows, reused = list(grid), 0
+    if stage != "grid":  # stage "epochs" alone keeps the budgets the record already has, trains the new ones
+        planned = _epoch_rows(chosen, seeds)
+        kept, todo = reuse_rows(planned, [r for r in previous["rows"] if r["stage"] == "epochs"],
+                                ("method", "config_id", "config", "seed", "epochs"))
+        fresh = dict(zip(todo, run([planned[i] for i in todo])))
+        rows += [kept.get(i) or fresh[i] for i in range(len(planned))]
+        reused = len(kept)
     extra: dict[str, Any] = {"profile": profile, "seeds": list(seeds), "stage": stage,
                              "validation": {"n_train": base.validation[0], "n_val": base.validation[1],
                                             "split_seed": base.split_seed, "epsilon": base.epsilon,
                                             "pgd_steps": base.adversarial_config("GKL").setup.eval_steps},
                              "grid_epochs": base.epochs, "budgets": list(EPOCH_BUDGETS), "rules": RULES,
-                             "chosen": chosen, "wall_s": time.perf_counter() - t0, "runs": len(rows)}
+                             "chosen": chosen, "runs": len(rows), "reused_rows": reused,
+                             # the compute of every run in the record, over the commands that made it
+                             "wall_s": float(previous.get("wall_s", 0.0)) + time.perf_counter() - t0}
     if stage != "grid":
         scores = budget_scores(rows)
         chosen_e = plateau_budget(scores)
-        extra["epochs"] = {"chosen": chosen_e, "scores": scores, "tolerance": PLATEAU_TOL}
+        extra["epochs"] = {"chosen": chosen_e, "scores": scores, "tolerance": PLATEAU_TOL,
+                           "plateau_reached": chosen_e < max(EPOCH_BUDGETS)}
         extra["strongest_baseline"] = strongest_baseline(scores, chosen_e)
     record = write_record(path, rows, command=command, grids=GRIDS, extra=extra)
     record["path"] = str(path)

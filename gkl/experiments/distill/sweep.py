@@ -39,7 +39,7 @@ import torch
 
 from gkl.experiments.distill.profiles import PROFILES, Profile
 from gkl.experiments.distill.runs import _run_cached, run_method
-from gkl.experiments.record import read_record, recorded_path, write_record
+from gkl.experiments.record import read_record, recorded_path, reuse_rows, write_record
 from gkl.experiments.runner import run_parallel
 from gkl.methods.distill import DISTILLERS, DistillConfig
 
@@ -49,7 +49,7 @@ __all__ = ["VALIDATION", "BUDGETS", "TOLERANCE", "GRID_SIZE", "GRIDS", "validati
 #: Validation samples carved from the training data (after the students' ``train_subset``).
 VALIDATION = 1000
 #: Epoch budgets of the ``epochs`` stage (each a full cosine schedule).
-BUDGETS: tuple[int, ...] = (30, 60, 90)
+BUDGETS: tuple[int, ...] = (30, 60, 90, 120)
 #: Plateau tolerance (accuracy, 0.005 = 0.5 points).
 TOLERANCE = 0.005
 #: Configurations per method (the same for every method).
@@ -152,20 +152,25 @@ def plateau_budget(means: Mapping[str, Mapping[int, float]], tolerance: float = 
 
 
 def _epochs_stage(base: Profile, chosen: Mapping[str, Mapping[str, Any]], seeds: Sequence[int], workers: int,
-                  kw: dict[str, Any]) -> list[dict[str, Any]]:
-    """Stage ``epochs``: each method's chosen configuration at every budget; rows with the curves."""
+                  kw: dict[str, Any], recorded: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
+    """Stage ``epochs``: each method's chosen configuration at every budget; rows with the curves.
+    Runs already among the ``recorded`` rows (same method, configuration, seed and budget) are kept,
+    not re-trained (:func:`gkl.experiments.record.reuse_rows`)."""
     jobs = []
     for m, c in chosen.items():
         cfg, tr = grid_configs(base, m)[int(c["config_id"])]
-        for e in BUDGETS:
-            jobs.append((m, int(c["config_id"]), e, _with_overrides(validation_profile(base, e), m, tr), cfg))
-    _run_all([(p, cfg, s, kw) for *_, p, cfg in jobs for s in seeds], workers)
+        prof = {e: _with_overrides(validation_profile(base, e), m, tr) for e in BUDGETS}
+        jobs += [({"stage": "epochs", "method": m, "label": _label(m), "config_id": int(c["config_id"]),
+                   "seed": int(s), "epochs": e}, prof[e], cfg) for e in BUDGETS for s in seeds]
+    kept, todo = reuse_rows([row for row, _, _ in jobs], recorded, ("method", "config_id", "seed", "epochs"))
+    _run_all([(jobs[i][1], jobs[i][2], jobs[i][0]["seed"], kw) for i in todo], workers)
     rows = []
-    for m, i, e, p, cfg in jobs:
-        for s in seeds:
-            r = run_method(p, cfg, s, **kw)
-            rows.append({"stage": "epochs", "method": m, "label": _label(m), "config_id": i, "seed": int(s),
-                         "epochs": e, "val_acc": r.val_acc, "curve": [float(h["val_acc"]) for h in r.history]})
+    for i, (row, p, cfg) in enumerate(jobs):
+        if i in kept:
+            rows.append(kept[i])
+            continue
+        r = run_method(p, cfg, row["seed"], **kw)
+        rows.append({**row, "val_acc": r.val_acc, "curve": [float(h["val_acc"]) for h in r.history]})
     return rows
 
 
@@ -189,7 +194,8 @@ def run_sweep(profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = 
               command: Sequence[str] = (), runs_dir: Optional[Union[str, Path]] = None) -> dict[str, Any]:
     """Run stage ``grid``, ``epochs`` or ``all`` of the sweep on profile ``profile`` and write the record
     (default: the recorded file ``distill-<profile>``). Stage ``epochs`` alone takes the grid rows and
-    choices from the existing record at ``out``. Returns the record (with its ``path``)."""
+    choices from the existing record at ``out`` and keeps its epoch rows, training only budgets (or
+    seeds) it lacks. Returns the record (with its ``path``)."""
     if stage not in ("grid", "epochs", "all"):
         raise ValueError(f"stage must be grid, epochs or all, got {stage!r}")
     base = PROFILES[profile]
@@ -197,8 +203,10 @@ def run_sweep(profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = 
     kw: dict[str, Any] = {"device": device, "runs_dir": runs_dir}
     workers = 1 if workers is None else int(workers)
     started = time.perf_counter()
+    previous: dict[str, Any] = {"rows": [], "wall_s": 0.0}
     if stage == "epochs":
-        grid_rows = [r for r in read_record(path)["rows"] if r["stage"] == "grid"]
+        previous = read_record(path)
+        grid_rows = [r for r in previous["rows"] if r["stage"] == "grid"]
     else:
         grid_rows = _grid_stage(base, seeds, workers, kw)
     chosen = choose_configs(grid_rows)
@@ -209,12 +217,14 @@ def run_sweep(profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = 
     }
     rows = list(grid_rows)
     if stage != "grid":
-        epoch_rows = _epochs_stage(base, chosen, seeds, workers, kw)
+        epoch_rows = _epochs_stage(base, chosen, seeds, workers, kw,
+                                   [r for r in previous["rows"] if r["stage"] == "epochs"])
         rows += epoch_rows
         means = budget_means(epoch_rows)
         extra["epoch_budget"] = {"budgets": list(BUDGETS), "tolerance": TOLERANCE, "means": means,
                                  **plateau_budget(means)}
-    extra["wall_s"] = round(time.perf_counter() - started, 1)
+    # the compute of every run in the record, over the commands that made it (stage epochs keeps rows)
+    extra["wall_s"] = round(float(previous.get("wall_s", 0.0)) + time.perf_counter() - started, 1)
     extra["runs"] = len(rows)
     record = write_record(path, rows, command=list(command), grids=_grids_data(base), extra=extra)
     record["path"] = str(path)
