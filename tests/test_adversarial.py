@@ -138,6 +138,7 @@ def test_gpu_profile_code_path_on_a_tiny_cifar_folder(tmp_path):
         data_root=str(tmp_path / "data"), epochs=1, seeds=(0,), batch_size=16, train_subset=None, validation=None,
         eval_subset=None, autoattack_subset=4, model_kwargs={"width": 4}, num_workers=0,
         methods={"GKL": gpu.methods["GKL"]}, curve_epsilons=(0.0, 8 / 255), attacks=("pgd", "autoattack_fast"),
+        amp=None, eval_every=1,  # fp32 on the CPU (the profile's fp16 autocast is for the GPU)
     )
     exp = run_experiment(prof, runs_dir=tmp_path / "runs", workers=1)
     (rec,) = exp.records

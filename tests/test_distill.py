@@ -444,8 +444,8 @@ def test_gpu_profile_code_path_on_tiny_fake_cifar(tmp_path):
     root = write_fake_cifar(tmp_path / "data", "cifar100", n_train=16, n_test=8)
     p = PROFILES["gpu"]
     tiny = p.replace(
-        teacher_train={**p.teacher_train, "epochs": 1, "batch_size": 16},
-        train={**p.train, "epochs": 1, "batch_size": 16},
+        teacher_train={**p.teacher_train, "epochs": 1, "batch_size": 16, "amp": None},  # fp32 on the CPU
+        train={**p.train, "epochs": 1, "batch_size": 16, "amp": None},
     )
     res = run_grid(tiny, {k: tiny.methods[k] for k in ("kd", "gkl")}, runs_dir=tmp_path / "runs", data_root=str(root), workers=1)
     rows = summarize(res)

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from gkl.experiments.cache import run_key
+from gkl.experiments.sizing import Sizing, at_sizing
 from gkl.methods.adversarial import AdversarialConfig, AttackSetup, released_recipe
 from gkl.methods.registry import MethodConfig
 from gkl.training import TrainConfig
 
-__all__ = ["Profile", "PROFILES"]
+__all__ = ["Profile", "PROFILES", "GPU_EPOCHS", "GPU_AA_POINTS", "gpu_sizing"]
 
 #: A method of a profile: ``(registered name, settings)`` or the method's config itself.
 MethodSpec = Union[tuple[str, dict[str, Any]], MethodConfig]
@@ -31,7 +32,8 @@ class Profile:
     :func:`gkl.experiments.adversarial.runs.aa_points`). ``eps_schedule``,
     ``awp_gamma``/``awp_warmup`` (AWP), ``ema_decay`` (checkpoint averaging, evaluated at the end) and
     ``normalize=False`` (raw inputs) switch on the parts of the released recipe (see
-    :func:`gkl.methods.adversarial.released_recipe`).
+    :func:`gkl.methods.adversarial.released_recipe`); ``amp`` is the engine's mixed precision
+    (``"fp16"`` on the GPU profile, sized for a T4).
 
     ``validation = (n, n_val)`` carves a validation part from the training split
     (:meth:`gkl.data.TensorDataset.split` seeded by ``split_seed``): runs train on the first ``n``
@@ -76,6 +78,7 @@ class Profile:
     data_root: Optional[str] = None
     num_workers: int = 0
     deterministic: bool = True
+    amp: Optional[str] = None
 
     def replace(self, **kw: Any) -> "Profile":
         return dataclasses.replace(self, **kw)
@@ -129,6 +132,7 @@ class Profile:
             eval_every=self.eval_every,
             num_workers=self.num_workers,
             deterministic=self.deterministic,
+            amp=self.amp,
             device=device,
             progress=False,
         )
@@ -152,14 +156,19 @@ def _released_cifar10_profile(base: Profile) -> Profile:
         attack_steps=adv["attack_steps"], step_ratio=adv["step_ratio"], eps_schedule=adv["eps_schedule"],
         awp_gamma=adv["awp_gamma"], awp_warmup=adv["awp_warmup"], ema_decay=train["ema_decay"],
         epochs=train["epochs"], batch_size=train["batch_size"], lr=train["lr"], weight_decay=train["weight_decay"],
-        train_subset=None, validation=None, seeds=(0,),
+        train_subset=None, validation=None, seeds=(0,), amp=None, eval_every=1,
     )
 
 
 #: ``cpu``: the digits experiment (its runs train on 1,137 of the 1,437 training images; the other
-#: 300 are the validation part of the tuning sweep; the chapter runs the sweep's chosen settings). ``gpu``: CIFAR-10 with PreActResNet-18,
-#: sized for about 20 minutes on a Colab GPU (an estimate; see the chapter). ``gpu-released``:
-#: the full released recipe on CIFAR-10 (WRN-34-10, 200 epochs: days on one GPU).
+#: 300 are the validation part of the tuning sweep; the chapter runs the sweep's chosen settings).
+#: ``gpu``: the released CIFAR-10 recipe (5-step attack of step ε/2, linear ε ramp, lr 0.2, weight
+#: averaging, raw inputs; AWP from epoch 10, so never within this budget) on PreActResNet-18 and
+#: 45,000 of the 50,000 training images (5,000 validation), fp16 mixed precision; its epochs are the
+#: number that fit 30 minutes on a Colab T4 for the four methods with their evaluation,
+#: by :func:`gkl.experiments.sizing.at_sizing` (an estimate until a device check measures the epoch;
+#: ``tests/test_sizing.py`` keeps the two equal). ``gpu-released``: the full released recipe on
+#: CIFAR-10 (WRN-34-10, 200 epochs: days on one GPU).
 PROFILES: dict[str, Profile] = {
     "cpu": Profile(
         name="cpu",
@@ -179,27 +188,40 @@ PROFILES: dict[str, Profile] = {
         curve_epsilons=(0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
         validation=(1137, 300),  # of digits' 1,437 training images: 1,137 to train on, 300 to choose with
     ),
-    "gpu": Profile(
-        name="gpu",
-        dataset="cifar10",
-        model="preact_resnet18",
-        epsilon=8 / 255,
-        methods=_METHODS,
-        seeds=(0, 1),
-        epochs=4,
-        batch_size=128,
-        lr=0.1,
-        attack_steps=3,
-        step_ratio=0.5,
-        eps_warmup=1.0,
-        train_subset=5000,
-        validation=(5000, 1000),  # its first 5,000 are exactly train_subset's (TensorDataset.split)
-        eval_subset=500,
-        test_subset=500,
-        autoattack_subset=500,
-        curve_epsilons=(0.0, 4 / 255, 8 / 255, 12 / 255, 16 / 255),
-        num_workers=2,
-        deterministic=False,
-    ),
 }
+
+
+def _gpu_profile() -> Profile:
+    rec = released_recipe("cifar10")
+    adv, train = rec["adversarial"], rec["train"]
+    return Profile(
+        name="gpu", dataset="cifar10", model="preact_resnet18", epsilon=adv["epsilon"], methods=_METHODS, seeds=(0,),
+        epochs=GPU_EPOCHS, batch_size=train["batch_size"], lr=train["lr"], weight_decay=train["weight_decay"],
+        attack_steps=adv["attack_steps"], step_ratio=adv["step_ratio"], eps_schedule=adv["eps_schedule"],
+        awp_gamma=adv["awp_gamma"], awp_warmup=adv["awp_warmup"], ema_decay=train["ema_decay"], normalize=False,
+        validation=(45_000, 5_000), eval_subset=1000, test_subset=1000, autoattack_subset=GPU_AA_POINTS,
+        curve_epsilons=(0.0, 4 / 255, 8 / 255, 12 / 255), eval_every=GPU_EPOCHS, num_workers=2,
+        deterministic=False, amp="fp16",
+    )
+
+
+#: The ``gpu`` profile's epochs and AutoAttack points (see :func:`gpu_sizing`).
+GPU_EPOCHS = 5
+GPU_AA_POINTS = 200
+PROFILES["gpu"] = _gpu_profile()
 PROFILES["gpu-released"] = _released_cifar10_profile(PROFILES["gpu"])
+
+
+def gpu_sizing(profile: Optional[Profile] = None, epoch_s: Optional[float] = None) -> Sizing:
+    """How many epochs of ``profile`` (default ``gpu``) fit 30 minutes on a Colab T4: every method
+    trained once on the training part and evaluated (PGD on ``test_subset`` points, AutoAttack on
+    ``autoattack_subset``). ``epoch_s``: a measured epoch (e.g. from a device check) instead of the
+    FLOP estimate of :func:`gkl.experiments.sizing.at_sizing`."""
+    from gkl.models import build_model
+
+    p = profile or PROFILES["gpu"]
+    # PGD-AT trains on the adversarial batch only; TRADES, IKL and GKL on the clean and the adversarial one
+    passes = {label: 1 if p.adversarial_config(label).name == "pgd-at" else 2 for label in p.methods}
+    n_train = p.validation[0] if p.validation else (p.train_subset or 50_000)
+    return at_sizing(build_model(p.model, 10), n_train, p.attack_steps, passes, eval_points=p.test_subset or 10_000,
+                     pgd_steps=p.pgd_steps, aa_points=p.autoattack_subset or 10_000, epoch_s=epoch_s)

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any, Mapping, Optional
 
+from gkl.experiments.sizing import Sizing, distill_sizing
 from gkl.experiments.teachers import TeacherSpec
 from gkl.methods.distill import DistillConfig, distill_config
 
-__all__ = ["Profile", "CIFAR_TRAIN", "CONFIGS", "CPU_PROFILE", "GPU_PROFILE", "PROFILES", "DEFAULT_METHOD_CONFIGS",
+__all__ = ["Profile", "CIFAR_TRAIN", "scaled_cifar_train", "GPU_STUDENT_EPOCHS", "GPU_TEACHER_EPOCHS", "gpu_sizing", "CONFIGS", "CPU_PROFILE", "GPU_PROFILE", "PROFILES", "DEFAULT_METHOD_CONFIGS",
            "DEFAULT_TRAIN"]
 
 
@@ -169,22 +170,50 @@ CPU_PROFILE = Profile(
     seeds=(0, 1, 2),
 )
 
-#: The GPU profile: CIFAR-100, resnet32x4 -> resnet8x4 with the released GKL and IKL settings of the
-#: pair on a short schedule (teacher 15 epochs, students 5, SGD lr 0.1 cosine, batch 128; warm-up 1 epoch).
+def scaled_cifar_train(epochs: int, **changes: Any) -> dict[str, Any]:
+    """:data:`CIFAR_TRAIN` shrunk to ``epochs``: the lr steps at the same fractions (150/240, 180/240,
+    210/240) of the run, rounded; everything else as released."""
+    ms = sorted({max(1, round(epochs * m / CIFAR_TRAIN["epochs"])) for m in CIFAR_TRAIN["milestones"]})
+    return {**CIFAR_TRAIN, "epochs": int(epochs), "milestones": ms, **changes}
+
+
+#: The GPU profile's epochs (students; the teacher trains twice as long), the number that fits
+#: 30 minutes on a Colab T4 for the teacher and the five students, by
+#: :func:`gkl.experiments.sizing.distill_sizing` (an estimate until a device check measures the
+#: epoch; ``tests/test_sizing.py`` keeps the two equal).
+GPU_STUDENT_EPOCHS = 14
+GPU_TEACHER_EPOCHS = 28
+
+#: The GPU profile: CIFAR-100 (all 50,000 training images), ResNet-32×4 → ResNet-8×4 with the
+#: released settings of the pair and the released schedule shrunk to the epochs above (SGD lr 0.05,
+#: batch 64, lr ×0.1 at the same fractions of the run; the 20-of-240 warm-up scaled to 1 epoch),
+#: fp16 mixed precision.
 GPU_PROFILE = Profile(
     name="cifar100-gpu",
     dataset="cifar100",
     teacher_arch="resnet32x4",
     teacher_kwargs={},
-    teacher_train={"epochs": 15, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "weight_decay": 5e-4,
-                   "schedule": "cosine", "seed": 0},
+    teacher_train={**scaled_cifar_train(GPU_TEACHER_EPOCHS, amp="fp16"), "seed": 0},
     student_arch="resnet8x4",
     student_kwargs={},
-    train={"epochs": 5, "batch_size": 128, "optimizer": "sgd", "lr": 0.1, "weight_decay": 5e-4, "schedule": "cosine"},
+    train=scaled_cifar_train(GPU_STUDENT_EPOCHS, amp="fp16"),
     methods={k: (v.replace(warmup=1) if getattr(v, "warmup", 0) else v)
              for k, v in _cifar_methods(1.0, 16.0, 0.05, True, 8.0, ikl_alpha=1.0, ikl_beta=8.0).items()},
     seeds=(0,),
 )
+
+def gpu_sizing(profile: Optional[Profile] = None, epoch_s: Optional[float] = None) -> tuple[Sizing, int]:
+    """``(students' sizing, teacher epochs)``: how long ``profile`` (default the GPU profile) can train
+    in 30 minutes on a Colab T4 — the teacher for twice the students' epochs, then one student per
+    method on all 50,000 images. ``epoch_s``: a measured student epoch instead of the FLOP estimate
+    of :func:`gkl.experiments.sizing.distill_sizing`."""
+    from gkl.models import build_model
+
+    p = profile or GPU_PROFILE
+    return distill_sizing(build_model(p.teacher_arch, 100, **dict(p.teacher_kwargs)),
+                          build_model(p.student_arch, 100, **dict(p.student_kwargs)), p.train_subset or 50_000,
+                          runs=len(p.methods), teacher_epochs_per_student_epoch=2.0, epoch_s=epoch_s)
+
 
 #: The profiles a chapter can select.
 PROFILES: dict[str, Profile] = {"cpu": CPU_PROFILE, "gpu": GPU_PROFILE}
