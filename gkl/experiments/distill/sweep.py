@@ -49,7 +49,7 @@ __all__ = ["VALIDATION", "BUDGETS", "TOLERANCE", "GRID_SIZE", "GRIDS", "validati
 #: Validation samples carved from the training data (after the students' ``train_subset``).
 VALIDATION = 1000
 #: Epoch budgets of the ``epochs`` stage (each a full cosine schedule).
-BUDGETS: tuple[int, ...] = (30, 60, 90, 120)
+BUDGETS: tuple[int, ...] = (30, 60, 90, 120, 150)
 #: Plateau tolerance (accuracy, 0.005 = 0.5 points).
 TOLERANCE = 0.005
 #: Configurations per method (the same for every method).
