@@ -39,6 +39,12 @@ def environment() -> dict[str, Any]:
     """Versions and hardware a recorded number depends on."""
     import numpy
 
+    cpu = ""
+    try:  # the CPU model: another vector unit rounds sums differently, and training amplifies it
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            cpu = next((line.split(":", 1)[1].strip() for line in fh if line.startswith("model name")), "")
+    except OSError:
+        pass
     return {
         "python": platform.python_version(),
         "torch": torch.__version__,
@@ -46,6 +52,8 @@ def environment() -> dict[str, Any]:
         "platform": platform.platform(),
         "cpus": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "cpu": cpu or platform.processor() or None,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 
