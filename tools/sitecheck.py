@@ -512,7 +512,9 @@ def check_page(context, blocked: list[str], base_url: str, page_path: str,
         if screenshot_dir is not None:  # the page as loaded, before any slider is dragged
             path = Path(screenshot_dir) / screenshot_name(page_path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(path), full_page=True)
+            # a full-page capture of the longest pages (the API) takes tens of seconds on a busy
+            # machine: its own, longer limit — slowness of the capture is not a problem of the page
+            page.screenshot(path=str(path), full_page=True, timeout=max(4 * timeout_ms, 120_000))
             report.screenshot = path
         if figures:
             _check_figures(page, report)
