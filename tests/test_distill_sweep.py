@@ -9,7 +9,7 @@ import torch
 from gkl.experiments.distill import sweep
 from gkl.experiments.distill.profiles import PROFILES
 from gkl.experiments.distill.runs import run_dir, run_method
-from gkl.experiments.record import read_record, recorded_path
+from gkl.experiments.record import read_record, recorded_path, same_numerics
 from gkl.methods.distill.train import load_data, train_student
 
 DIGITS_TRAIN = dict(epochs=1, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0, seed=0)
@@ -101,10 +101,11 @@ def test_the_recorded_sweep_is_consistent():
 @pytest.mark.slow
 def test_a_recorded_configuration_reproduces(tmp_path):
     """Re-run the cheapest recorded run: the student alone (no teacher to train) at the shortest
-    budget, seed 0, with one torch thread as the sweep ran. CPU training here is deterministic, so
-    the validation accuracy must be equal; the tolerance of one validation sample (0.001) only
-    covers a different CPU's floating-point kernels (another vector instruction set can change the
-    last bits of a sum and, rarely, one prediction)."""
+    budget, seed 0, with one torch thread as the sweep ran. On the recording machine's numerics
+    (``same_numerics``: same torch, CPU model and vector unit) CPU training is deterministic, so the
+    accuracies must be equal (half a validation sample of tolerance). On another CPU the last bits of
+    sums differ and training amplifies them (3 of 1,000 samples were seen): there no number may move
+    by more than 1 point."""
     rec = read_record(recorded_path("distill-cpu"))
     base = PROFILES[rec["profile"]]
     e = min(rec["epoch_budget"]["budgets"])
@@ -120,5 +121,6 @@ def test_a_recorded_configuration_reproduces(tmp_path):
         r = run_method(profile, cfg, row["seed"], runs_dir=tmp_path)
     finally:
         torch.set_num_threads(old)
-    assert r.val_acc == pytest.approx(row["val_acc"], abs=1e-3)
-    assert [h["val_acc"] for h in r.history] == pytest.approx(row["curve"], abs=1e-3)
+    tol = 0.5 / rec["validation"] if same_numerics(rec) else 0.01
+    assert r.val_acc == pytest.approx(row["val_acc"], abs=tol)
+    assert [h["val_acc"] for h in r.history] == pytest.approx(row["curve"], abs=tol)

@@ -43,7 +43,7 @@ from gkl.experiments.adversarial.selection import (
     strongest_baseline,
 )
 from gkl.experiments.cache import read_result
-from gkl.experiments.record import read_record, recorded_path, reuse_rows, write_record
+from gkl.experiments.record import read_record, recorded_path, reuse_rows, same_numerics, write_record
 from gkl.experiments.runner import default_workers, run_parallel
 from gkl.methods.adversarial import train_adversarial
 from gkl.training import default_runs_dir
@@ -185,8 +185,9 @@ def run_sweep(profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = 
     rows, reused = list(grid), 0
     if stage != "grid":  # stage "epochs" alone keeps the budgets the record already has, trains the new ones
         planned = _epoch_rows(chosen, seeds)
-        kept, todo = reuse_rows(planned, [r for r in previous["rows"] if r["stage"] == "epochs"],
-                                ("method", "config_id", "config", "seed", "epochs"))
+        # rows of another machine's numerics are re-run, not mixed in (same_numerics)
+        old = [r for r in previous["rows"] if r["stage"] == "epochs"] if same_numerics(previous) else []
+        kept, todo = reuse_rows(planned, old, ("method", "config_id", "config", "seed", "epochs"))
         fresh = dict(zip(todo, run([planned[i] for i in todo])))
         rows += [kept.get(i) or fresh[i] for i in range(len(planned))]
         reused = len(kept)
@@ -197,7 +198,7 @@ def run_sweep(profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = 
                              "grid_epochs": base.epochs, "budgets": list(EPOCH_BUDGETS), "rules": RULES,
                              "chosen": chosen, "runs": len(rows), "reused_rows": reused,
                              # the compute of every run in the record, over the commands that made it
-                             "wall_s": float(previous.get("wall_s", 0.0)) + time.perf_counter() - t0}
+                             "wall_s": (float(previous.get("wall_s", 0.0)) if reused else 0.0) + time.perf_counter() - t0}
     if stage != "grid":
         scores = budget_scores(rows)
         chosen_e = plateau_budget(scores)

@@ -39,7 +39,7 @@ import torch
 
 from gkl.experiments.distill.profiles import PROFILES, Profile
 from gkl.experiments.distill.runs import _run_cached, run_method
-from gkl.experiments.record import read_record, recorded_path, reuse_rows, write_record
+from gkl.experiments.record import read_record, recorded_path, reuse_rows, same_numerics, write_record
 from gkl.experiments.runner import run_parallel
 from gkl.methods.distill import DISTILLERS, DistillConfig
 
@@ -215,16 +215,18 @@ def run_sweep(profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = 
         "seeds": [int(s) for s in seeds], "grid_size": GRID_SIZE, "grid_epochs": int(base.train["epochs"]),
         "chosen": {m: {**c, **GRIDS[m][c["config_id"]]} for m, c in chosen.items()},
     }
-    rows = list(grid_rows)
+    rows, old = list(grid_rows), []
     if stage != "grid":
-        epoch_rows = _epochs_stage(base, chosen, seeds, workers, kw,
-                                   [r for r in previous["rows"] if r["stage"] == "epochs"])
+        # rows of another machine's numerics are re-run, not mixed in (same_numerics)
+        old = [r for r in previous["rows"] if r["stage"] == "epochs"] if previous["rows"] and same_numerics(previous) else []
+        epoch_rows = _epochs_stage(base, chosen, seeds, workers, kw, old)
         rows += epoch_rows
         means = budget_means(epoch_rows)
         extra["epoch_budget"] = {"budgets": list(BUDGETS), "tolerance": TOLERANCE, "means": means,
                                  **plateau_budget(means)}
     # the compute of every run in the record, over the commands that made it (stage epochs keeps rows)
-    extra["wall_s"] = round(float(previous.get("wall_s", 0.0)) + time.perf_counter() - started, 1)
+    reused = stage == "epochs" and bool(old)
+    extra["wall_s"] = round((float(previous.get("wall_s", 0.0)) if reused else 0.0) + time.perf_counter() - started, 1)
     extra["runs"] = len(rows)
     record = write_record(path, rows, command=list(command), grids=_grids_data(base), extra=extra)
     record["path"] = str(path)
