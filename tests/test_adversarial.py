@@ -253,3 +253,20 @@ def test_figures_draw_what_they_are_given():
     assert rep.masked and "masking suspected" in str(rep)
     bars = masking_bars({"m": rep})
     assert [list(t.y) for t in bars.data] == [[0.9], [0.8], [0.3]]
+
+
+def test_the_robustness_curve_reuses_the_clean_and_pgd_numbers_exactly(digits):
+    """ε = 0 and the training ε of the curve are not attacked twice; the reused numbers are the ones
+    a separate PGD run of the curve gives (same attack, step size and seed)."""
+    from gkl.attacks import accuracy_vs_epsilon
+    from gkl.experiments.adversarial.runs import _evaluate
+
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 10, in_channels=1, widths=[8, 16]).eval()
+    _, test, _ = digits
+    x, y = test.tensors()
+    prof = PROFILES["cpu"].replace(attacks=("pgd",), curve_epsilons=(0.0, 0.1, 0.2, 0.3), pgd_steps=5)
+    res = _evaluate(prof, model, x, y, 10, seed=3)
+    direct = accuracy_vs_epsilon(model, x, y, prof.curve_epsilons, steps=5, seed=3)
+    assert res["curve_pgd_acc"] == direct
+    assert res["curve_pgd_acc"][0] == res["clean_acc"] and res["curve_pgd_acc"][2] == res["pgd_acc"]

@@ -61,8 +61,14 @@ def _evaluate(profile: Profile, model: nn.Module, x: torch.Tensor, y: torch.Tens
             result["subset_pgd_acc"] = aa["pgd_acc"]  # PGD on the same points, to compare with AutoAttack
     result["robust_n"] = n_aa if aa_names else int(y.shape[0])
     result["curve_epsilons"] = list(profile.curve_epsilons)
-    result["curve_pgd_acc"] = accuracy_vs_epsilon(model, x, y, profile.curve_epsilons, steps=profile.pgd_steps,
-                                                  seed=seed) if profile.curve_epsilons else []
+    # Points already measured are not attacked again: ε = 0 is the clean accuracy, and at the
+    # training ε the full-split PGD above is the same attack (PGD-pgd_steps, same step size and seed).
+    known = {0.0: result["clean_acc"]}
+    if "pgd_acc" in result:
+        known[float(profile.epsilon)] = result["pgd_acc"]
+    todo = [e for e in profile.curve_epsilons if float(e) not in known]
+    measured = dict(zip(todo, accuracy_vs_epsilon(model, x, y, todo, steps=profile.pgd_steps, seed=seed))) if todo else {}
+    result["curve_pgd_acc"] = [known[float(e)] if float(e) in known else measured[e] for e in profile.curve_epsilons]
     return result
 
 
