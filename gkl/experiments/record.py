@@ -17,7 +17,7 @@ import torch
 
 from gkl.training.checkpoint import atomic_write_text
 
-__all__ = ["RECORDED", "environment", "git_commit", "write_record", "read_record", "recorded_path", "reuse_rows", "same_numerics"]
+__all__ = ["RECORDED", "environment", "git_commit", "write_record", "read_record", "recorded_path", "reuse_rows", "same_numerics", "compute_s"]
 
 #: Where recorded sweeps live (package data: available wherever ``gkl`` is installed).
 RECORDED = Path(__file__).resolve().parent / "recorded"
@@ -121,3 +121,13 @@ def same_numerics(record: Mapping[str, Any]) -> bool:
     after 4 epochs of adversarial training, 3 of 1,000 after 30 epochs of distillation)."""
     env, now = record.get("environment", {}), environment()
     return all(env.get(k) == now[k] for k in ("torch", "cpu", "cpu_capability"))
+
+
+def compute_s(rows: Sequence[Mapping[str, Any]], fields: Sequence[str]) -> float:
+    """The CPU time of a record's runs: the sum of each distinct run's own ``train_s`` (runs that appear
+    in two stages, matched on ``fields``, count once). Unlike a command's wall time it does not
+    shrink when a re-run finds its runs cached, nor grow when other work shares the machine."""
+    seen: dict[str, float] = {}
+    for r in rows:
+        seen.setdefault(json.dumps([r.get(f) for f in fields], sort_keys=True, default=str), float(r.get("train_s", 0.0)))
+    return round(sum(seen.values()), 1)

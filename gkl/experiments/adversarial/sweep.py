@@ -43,7 +43,7 @@ from gkl.experiments.adversarial.selection import (
     strongest_baseline,
 )
 from gkl.experiments.cache import read_result
-from gkl.experiments.record import read_record, recorded_path, reuse_rows, same_numerics, write_record
+from gkl.experiments.record import compute_s, read_record, recorded_path, reuse_rows, same_numerics, write_record
 from gkl.experiments.runner import default_workers, run_parallel
 from gkl.methods.adversarial import train_adversarial
 from gkl.training import default_runs_dir
@@ -198,7 +198,8 @@ def run_sweep(profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = 
                              "grid_epochs": base.epochs, "budgets": list(EPOCH_BUDGETS), "rules": RULES,
                              "chosen": chosen, "runs": len(rows), "reused_rows": reused,
                              # the compute of every run in the record, over the commands that made it
-                             "wall_s": (float(previous.get("wall_s", 0.0)) if reused else 0.0) + time.perf_counter() - t0}
+                             "wall_s": (float(previous.get("wall_s", 0.0)) if reused else 0.0) + time.perf_counter() - t0,
+                             "compute_s": compute_s(rows, ("key",))}
     if stage != "grid":
         scores = budget_scores(rows)
         chosen_e = plateau_budget(scores)

@@ -39,7 +39,7 @@ import torch
 
 from gkl.experiments.distill.profiles import PROFILES, Profile
 from gkl.experiments.distill.runs import _run_cached, run_method
-from gkl.experiments.record import read_record, recorded_path, reuse_rows, same_numerics, write_record
+from gkl.experiments.record import compute_s, read_record, recorded_path, reuse_rows, same_numerics, write_record
 from gkl.experiments.runner import run_parallel
 from gkl.methods.distill import DISTILLERS, DistillConfig
 
@@ -106,6 +106,11 @@ def _run_all(tasks: list[tuple], workers: int) -> None:
         torch.set_num_threads(old)
 
 
+def _train_s(result: Any) -> float:
+    """A run's own training time (the engine's per-epoch ``time_s``, evaluation excluded)."""
+    return round(sum(float(h.get("time_s", 0.0)) for h in result.history), 2)
+
+
 def _grid_stage(base: Profile, seeds: Sequence[int], workers: int, kw: dict[str, Any]) -> list[dict[str, Any]]:
     """Stage ``grid``: every configuration of every method, every seed; one row per run."""
     vprof = validation_profile(base)
@@ -117,7 +122,7 @@ def _grid_stage(base: Profile, seeds: Sequence[int], workers: int, kw: dict[str,
         for s in seeds:
             r = run_method(p, cfg, s, **kw)
             rows.append({"stage": "grid", "method": m, "label": _label(m), "config_id": i, "seed": int(s),
-                         "epochs": int(p.train["epochs"]), "val_acc": r.val_acc})
+                         "epochs": int(p.train["epochs"]), "val_acc": r.val_acc, "train_s": _train_s(r)})
     return rows
 
 
@@ -170,7 +175,8 @@ def _epochs_stage(base: Profile, chosen: Mapping[str, Mapping[str, Any]], seeds:
             rows.append(kept[i])
             continue
         r = run_method(p, cfg, row["seed"], **kw)
-        rows.append({**row, "val_acc": r.val_acc, "curve": [float(h["val_acc"]) for h in r.history]})
+        rows.append({**row, "val_acc": r.val_acc, "curve": [float(h["val_acc"]) for h in r.history],
+                     "train_s": _train_s(r)})
     return rows
 
 
@@ -228,6 +234,7 @@ def run_sweep(profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = 
     reused = stage == "epochs" and bool(old)
     extra["wall_s"] = round((float(previous.get("wall_s", 0.0)) if reused else 0.0) + time.perf_counter() - started, 1)
     extra["runs"] = len(rows)
+    extra["compute_s"] = compute_s(rows, ("method", "config_id", "seed", "epochs"))
     record = write_record(path, rows, command=list(command), grids=_grids_data(base), extra=extra)
     record["path"] = str(path)
     return record
