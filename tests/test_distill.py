@@ -612,6 +612,30 @@ def test_run_grid_loads_finished_runs_without_workers(tmp_path, monkeypatch):
     assert all(strip(first[k]) == strip(again[k]) for k in p.methods)
 
 
+def test_prefetch_trains_only_what_is_missing_in_one_pool(tmp_path, monkeypatch):
+    import gkl.experiments.distill.runs as R
+    from gkl.experiments.distill import Profile
+
+    p = Profile(
+        name="digits-prefetch", dataset="digits", teacher_arch="mnist1d_mlp", teacher_kwargs=MLP_T,
+        teacher_train={**DIGITS_TRAIN, "epochs": 1}, student_arch="mnist1d_mlp", student_kwargs=MLP_S,
+        train={k: v for k, v in DIGITS_TRAIN.items() if k != "seed"} | {"epochs": 1},
+        methods={"none": distill_config("none"), "gkl": distill_config("gkl", gamma=0.5)}, seeds=(0, 1),
+    )
+    pools = []
+
+    def serial_pool(fn, tasks, workers):  # one pool call, run in this process
+        pools.append(len(tasks))
+        return [fn(t) for t in tasks]
+
+    monkeypatch.setattr(R, "run_parallel", serial_pool)
+    run_grid(p, {"none": p.methods["none"]}, runs_dir=tmp_path, workers=2)  # 2 runs cached
+    configs = [p.methods["none"], p.methods["gkl"], distill_config("gkl", gamma=0.5)]  # a duplicate of gkl
+    assert R.prefetch(p, configs, runs_dir=tmp_path, workers=2) == 2  # only gkl's two seeds
+    assert pools == [2, 2]
+    assert R.prefetch(p, configs, runs_dir=tmp_path, workers=2) == 0 and pools == [2, 2]
+
+
 def test_show_renders_tables_as_html():
     from gkl.figures.markdown import markdown_to_html, show
 

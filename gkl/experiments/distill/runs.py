@@ -9,7 +9,7 @@ that changes its result (:func:`gkl.experiments.cache.run_key`), among them the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 from gkl.experiments.cache import finished, run_key
 from gkl.experiments.distill.profiles import Profile
@@ -19,7 +19,7 @@ from gkl.methods.distill import DISTILLERS, DistillConfig
 from gkl.methods.distill.train import RunResult, train_student
 from gkl.training import default_runs_dir
 
-__all__ = ["run_method", "run_grid", "run_dir"]
+__all__ = ["run_method", "run_grid", "run_dir", "prefetch"]
 
 
 def _needs_teacher(config: DistillConfig) -> bool:
@@ -86,9 +86,41 @@ def run_method(
 
 
 def _run_cached(task: tuple) -> None:
-    """Worker of :func:`run_grid`: train one run into the cache (nothing returned)."""
+    """Worker of :func:`prefetch`: train one run into the cache (nothing returned)."""
     profile, config, seed, kw = task
     run_method(profile, config, seed, **kw)
+
+
+def prefetch(
+    profile: Profile,
+    configs: Sequence[DistillConfig],
+    seeds: Optional[tuple[int, ...]] = None,
+    workers: Optional[int] = None,
+    **kw: Any,
+) -> int:
+    """Train every ``(config, seed)`` not yet in the cache, all in **one** pool of ``workers``
+    processes (default :func:`gkl.experiments.runner.default_workers`); return how many were trained.
+
+    A page that needs several grids calls this first with all their configs: one pool keeps both
+    cores busy to the end, where one pool per grid pays the start-up each time and idles a core on
+    every odd tail. Results are the same either way (every run seeds itself and is read back from
+    the cache)."""
+    seeds = profile.seeds if seeds is None else seeds
+    workers = default_workers(kw.get("device")) if workers is None else workers
+    unique = list({run_key(c.to_dict()): c for c in configs}.values())
+    tasks = [(profile, cfg, s, kw) for cfg in unique for s in seeds]
+    if workers <= 1 or len(tasks) <= 1:
+        return 0  # run_grid trains them in this process as it reads them
+    root = Path(kw.get("runs_dir") or default_runs_dir())
+    teacher_hash = None
+    if any(_needs_teacher(c) for c in unique):
+        teacher_hash = get_teacher(profile.teacher_spec(), root, progress=kw.get("progress", False),
+                                   device=kw.get("device"), data_root=kw.get("data_root")).weights_sha256  # once
+    epochs = int(profile.train["epochs"])
+    tasks = [t for t in tasks if not finished(run_dir(profile, t[1], t[2], root, teacher_hash), epochs)]
+    if len(tasks) > 1:
+        run_parallel(_run_cached, tasks, workers)
+    return len(tasks)
 
 
 def run_grid(
@@ -101,22 +133,10 @@ def run_grid(
     """Every config (default: the profile's methods) for every seed; label -> runs in seed order.
 
     With ``workers > 1`` (default :func:`gkl.experiments.runner.default_workers`) the runs not yet in
-    the cache are first trained by that many fresh processes (:func:`gkl.experiments.runner.run_parallel`),
-    then loaded here; results do not depend on ``workers`` (every run seeds itself).
+    the cache are first trained by that many fresh processes (:func:`prefetch`), then loaded here;
+    results do not depend on ``workers`` (every run seeds itself).
     """
     configs = profile.methods if configs is None else configs
     seeds = profile.seeds if seeds is None else seeds
-    workers = default_workers(kw.get("device")) if workers is None else workers
-    tasks = [(profile, cfg, s, kw) for cfg in configs.values() for s in seeds]
-    if workers > 1 and len(tasks) > 1:
-        root = Path(kw.get("runs_dir") or default_runs_dir())
-        teacher_hash = None
-        if any(_needs_teacher(c) for c in configs.values()):
-            teacher_hash = get_teacher(profile.teacher_spec(), root, progress=kw.get("progress", False),
-                                       device=kw.get("device"), data_root=kw.get("data_root")).weights_sha256  # once
-        # runs already finished in the cache are only loaded below: no worker processes for them
-        epochs = int(profile.train["epochs"])
-        tasks = [t for t in tasks if not finished(run_dir(profile, t[1], t[2], root, teacher_hash), epochs)]
-        if len(tasks) > 1:
-            run_parallel(_run_cached, tasks, workers)
+    prefetch(profile, list(configs.values()), seeds, workers, **kw)
     return {label: [run_method(profile, cfg, s, **kw) for s in seeds] for label, cfg in configs.items()}
