@@ -144,7 +144,7 @@ def test_tables_and_figures_of_a_record():
     grid = format_grid(rec)
     assert "| GKL | **beta = 20, gamma = 0** | **90.0** | **45.5** |" in grid and grid.count("**") == 2 * 3 * 2
     budgets = format_budgets(rec)
-    assert "**4 epochs**" in budgets and "| TRADES | 47.0 | 49.0 | 0.0 |" in budgets
+    assert "| 2 | **4** |" in budgets and "| TRADES | 47.0 | 49.0 | 0.0 |" in budgets
     neigh = format_neighbours(rec, "GKL")
     assert "| gamma = 0.2 | 90.0 | 40.5 | -5.0 [-5.0, -5.0] | behind |" in neigh
     fig = validation_curves(rec)

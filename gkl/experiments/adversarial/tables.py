@@ -87,8 +87,9 @@ def format_budgets(record: dict[str, Any]) -> str:
     scores = record["epochs"]["scores"]
     budgets = sorted({int(e) for s in scores.values() for e in s})
     chosen = int(record["epochs"]["chosen"])
-    head = [f"**{e} epochs**" if e == chosen else f"{e} epochs" for e in budgets]
-    lines = ["| method | " + " | ".join(head) + " | best − chosen |", "|---|" + "---|" * (len(budgets) + 1)]
+    # short headers (epochs only) keep seven budgets within the text column
+    head = [f"**{e}**" if e == chosen else f"{e}" for e in budgets]
+    lines = ["| method \\ epochs | " + " | ".join(head) + " | best − chosen |", "|---|" + "---|" * (len(budgets) + 1)]
     for label, s in scores.items():
         vals = {int(e): v for e, v in s.items()}
         cells = [f"{100 * vals[e]:.1f}" for e in budgets]
