@@ -641,6 +641,7 @@ def test_show_renders_tables_as_html():
 
     md = "Some **bold** `x<y`\n\n| a | b |\n|---|---|\n| 1 | **2** |\n\n* one\n* two"
     html = markdown_to_html(md)
+    assert markdown_to_html("*γ < 1 helps*; *GKL's*, 2 * 3") == "<p><em>γ &lt; 1 helps</em>; <em>GKL's</em>, 2 * 3</p>"
     assert "<table" in html and "<th>a</th>" in html and "<td><strong>2</strong></td>" in html
     assert "<code>x&lt;y</code>" in html and html.count("<li>") == 2
     assert "|---|" not in html
