@@ -591,15 +591,20 @@ def test_ablation_rows_pair_each_value_with_the_tuned_gkl():
     assert row["value"] == "1.0" and row["delta"] == pytest.approx(0.02) and row["verdict"] == "ahead"
 
 
-def test_run_grid_loads_finished_runs_without_workers(tmp_path, monkeypatch):
+def _one_epoch_digits_profile(name):
+    """A 1-epoch digits profile (MLP teacher and student; student alone and GKL; seeds 0, 1)."""
     from gkl.experiments.distill import Profile
 
-    p = Profile(
-        name="digits-cache", dataset="digits", teacher_arch="mnist1d_mlp", teacher_kwargs=MLP_T,
+    return Profile(
+        name=name, dataset="digits", teacher_arch="mnist1d_mlp", teacher_kwargs=MLP_T,
         teacher_train={**DIGITS_TRAIN, "epochs": 1}, student_arch="mnist1d_mlp", student_kwargs=MLP_S,
         train={k: v for k, v in DIGITS_TRAIN.items() if k != "seed"} | {"epochs": 1},
         methods={"none": distill_config("none"), "gkl": distill_config("gkl", gamma=0.5)}, seeds=(0, 1),
     )
+
+
+def test_run_grid_loads_finished_runs_without_workers(tmp_path, monkeypatch):
+    p = _one_epoch_digits_profile("digits-cache")
     first = run_grid(p, runs_dir=tmp_path, workers=1)
     import concurrent.futures
 
@@ -614,14 +619,8 @@ def test_run_grid_loads_finished_runs_without_workers(tmp_path, monkeypatch):
 
 def test_prefetch_trains_only_what_is_missing_in_one_pool(tmp_path, monkeypatch):
     import gkl.experiments.distill.runs as R
-    from gkl.experiments.distill import Profile
 
-    p = Profile(
-        name="digits-prefetch", dataset="digits", teacher_arch="mnist1d_mlp", teacher_kwargs=MLP_T,
-        teacher_train={**DIGITS_TRAIN, "epochs": 1}, student_arch="mnist1d_mlp", student_kwargs=MLP_S,
-        train={k: v for k, v in DIGITS_TRAIN.items() if k != "seed"} | {"epochs": 1},
-        methods={"none": distill_config("none"), "gkl": distill_config("gkl", gamma=0.5)}, seeds=(0, 1),
-    )
+    p = _one_epoch_digits_profile("digits-prefetch")
     pools = []
 
     def serial_pool(fn, tasks, workers):  # one pool call, run in this process
