@@ -38,6 +38,24 @@ def test_small_cnn_returns_logits_and_normalises_inside():
     assert torch.allclose(m(x), out)  # no batch norm / dropout: same function in eval mode
 
 
+@pytest.mark.parametrize("size", [2, 3, 5])
+def test_small_cnn_pool_is_adaptive_avg_pool_bit_for_bit(size):
+    """The pooling shortcut (an input already 2×2 passes through) changes nothing: values and
+    input gradients equal nn.AdaptiveAvgPool2d's exactly, at the default size and others."""
+    from gkl.models.small import _PoolTo
+
+    torch.manual_seed(size)
+    x = torch.randn(4, 3, size, size, dtype=torch.float64)
+    g = torch.randn(4, 3, 2, 2, dtype=torch.float64)
+    outs = []
+    for pool in (_PoolTo(2), nn.AdaptiveAvgPool2d(2)):
+        xi = x.clone().requires_grad_(True)
+        y = pool(xi)
+        y.backward(g)
+        outs.append((y.detach(), xi.grad))
+    assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+
+
 def test_normalize_layer():
     n = Normalize((0.5, 0.25, 0.0), (0.5, 0.5, 2.0))
     x = torch.rand(2, 3, 4, 4)
