@@ -67,7 +67,7 @@ GRIDS: dict[str, list[dict[str, Any]]] = {
 }
 
 #: Epoch budgets of the epochs stage (the grid's budget is the profile's epochs, 10 on ``cpu``).
-EPOCH_BUDGETS = (10, 15, 20, 30, 40, 60, 80)
+EPOCH_BUDGETS = (10, 15, 20, 30, 40, 60, 80, 100, 120)
 
 #: The rules, in words, as the record states them.
 RULES = {
