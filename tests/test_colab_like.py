@@ -6,7 +6,9 @@ cache). This catches a chapter that leans on files of the checkout or on the boo
 The clean environment is a fresh virtual environment whose third-party packages (torch, plotly, ...)
 are this environment's, seen through a read-only overlay that leaves ``gkl`` out; the notebook's set-up
 cell installs the wheel into it because ``GKL_INSTALL`` names the wheel (on Colab the cell installs
-from GitHub instead). Part I chapters run in full.
+from GitHub instead). Part I chapters run in full; the training chapters run their smoke profile
+(``GKL_SMOKE=1``, :mod:`gkl.experiments.smoke`: one epoch, two seeds), each from an empty run cache
+of its own, as a reader opening that one chapter in Colab would.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import notebooks  # noqa: E402  (tools/notebooks.py)
 
-PART_ONE = [md for md in notebooks.planned_chapters(ROOT) if md.parent.name == "theory"]
+CHAPTERS = [md for md in notebooks.planned_chapters(ROOT) if md.parent.name in ("theory", "training")]
 
 
 def _overlay(host: Path, dest: Path) -> Path:
@@ -64,7 +66,7 @@ def wheel_kernel(tmp_path_factory):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("md", PART_ONE, ids=[md.stem for md in PART_ONE])
+@pytest.mark.parametrize("md", CHAPTERS, ids=[md.stem for md in CHAPTERS])
 def test_chapter_runs_from_the_wheel_outside_the_repository(md, wheel_kernel, monkeypatch):
     import nbclient
     import nbformat
@@ -73,8 +75,11 @@ def test_chapter_runs_from_the_wheel_outside_the_repository(md, wheel_kernel, mo
     work.mkdir(parents=True)
     monkeypatch.setenv("JUPYTER_PATH", wheel_kernel["jupyter_path"])
     monkeypatch.setenv("GKL_INSTALL", f"{wheel_kernel['wheel']}[train,viz]")
-    for var in ("PYTHONPATH", "GKL_RUNS_DIR"):
+    for var in ("PYTHONPATH", "GKL_RUNS_DIR", "GKL_SMOKE"):
         monkeypatch.delenv(var, raising=False)
+    training = md.parent.name == "training"
+    if training:
+        monkeypatch.setenv("GKL_SMOKE", "1")
     nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell("import gkl\nprint(gkl.__file__)"))
     nbclient.NotebookClient(nb, timeout=600, kernel_name="gkl-wheel", resources={"metadata": {"path": str(work)}}).execute()
@@ -83,3 +88,11 @@ def test_chapter_runs_from_the_wheel_outside_the_repository(md, wheel_kernel, mo
     where = "".join(o.get("text", "") for o in nb.cells[-1].outputs).strip()
     assert where.startswith(str(wheel_kernel["venv"])), f"gkl came from {where}, not from the installed wheel"
     assert not any(p.name == "book" for p in work.rglob("*")), "the chapter wrote into a book/ folder"
+    if training:  # the chapter said it ran the smoke profile, and its runs went to the smoke cache folders
+        from gkl.experiments.smoke import BANNER
+
+        text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+        assert BANNER in text
+        root = work / "runs"
+        profiles = [*root.glob("adversarial-*"), *root.glob("distill/*")]  # one folder per profile
+        assert profiles and all(p.name.endswith("-smoke") for p in profiles), profiles

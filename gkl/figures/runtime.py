@@ -15,7 +15,12 @@ _T0: list[float] = []
 
 
 def start() -> float:
-    """Start the chapter's clock (the first hidden cell after the Colab set-up)."""
+    """Start the chapter's clock (the first hidden cell after the Colab set-up); with ``GKL_SMOKE``
+    set, say first that the chapter runs a smoke profile (:mod:`gkl.experiments.smoke`)."""
+    from gkl.experiments import smoke
+
+    if smoke.enabled():
+        print(smoke.BANNER)
     _T0[:] = [time.perf_counter()]
     return _T0[0]
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Optional, Sequence
 
+from gkl.experiments import smoke
 from gkl.experiments.adversarial.profiles import PROFILES, Profile
 from gkl.experiments.stats import PairedDifference, mean_std, paired_difference
 
@@ -98,11 +99,13 @@ def strongest_baseline(scores: Mapping[str, Mapping[int, float]], epochs: int,
 def tuned_profile(record: Mapping[str, Any], seeds: Sequence[int] = (0, 1, 2, 3, 4), **changes: Any) -> Profile:
     """The sweep's profile with each method's chosen configuration and the chosen epoch budget,
     for the final test evaluation (``changes``: e.g. the AutoAttack subset). Built from the record,
-    so a re-recorded sweep changes what the chapter trains without a code edit."""
+    so a re-recorded sweep changes what the chapter trains without a code edit. With ``GKL_SMOKE`` set,
+    the profile is shrunk to a smoke run (:mod:`gkl.experiments.smoke`)."""
     base = PROFILES[record["profile"]]
     methods = {label: (c["method"], dict(c["config"])) for label, c in record["chosen"].items()}
-    return base.replace(name=f"{base.name}-tuned", methods=methods, epochs=int(record["epochs"]["chosen"]),
-                        seeds=tuple(seeds), **changes)
+    tuned = base.replace(name=f"{base.name}-tuned", methods=methods, epochs=int(record["epochs"]["chosen"]),
+                         seeds=tuple(seeds), **changes)
+    return smoke.adversarial(tuned)  # unchanged unless GKL_SMOKE is set
 
 
 #: The adversarial chapter's final evaluation: standard AutoAttack on this many test points per seed

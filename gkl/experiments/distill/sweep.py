@@ -40,6 +40,7 @@ import torch
 from gkl.experiments.distill.profiles import PROFILES, Profile
 from gkl.experiments.distill.runs import _run_cached, run_method
 from gkl.experiments.record import compute_s, read_record, recorded_path, reuse_rows, same_numerics, write_record
+from gkl.experiments import smoke
 from gkl.experiments.runner import run_parallel
 from gkl.methods.distill import DISTILLERS, DistillConfig
 
@@ -244,7 +245,8 @@ def tuned_profile(profile: str = "cpu", seeds: Sequence[int] = (0, 1, 2, 3, 4),
                   record: Optional[Union[str, Path, Mapping[str, Any]]] = None) -> Profile:
     """The chapters' profile built from the recorded sweep: each method's chosen configuration (and
     training overrides), the chosen epoch budget, ``seeds``, evaluated on the **test** set. A
-    re-recorded sweep changes the chapters without code edits."""
+    re-recorded sweep changes the chapters without code edits. With ``GKL_SMOKE`` set, the profile is
+    shrunk to a smoke run (:mod:`gkl.experiments.smoke`)."""
     if isinstance(record, Mapping):
         rec = dict(record)
     else:
@@ -261,7 +263,8 @@ def tuned_profile(profile: str = "cpu", seeds: Sequence[int] = (0, 1, 2, 3, 4),
         if entry.get("train"):
             overrides[m] = dict(entry["train"])
     train = {**dict(base.train), "epochs": int(rec["epoch_budget"]["chosen"])}
-    return base.replace(methods=methods, train=train, train_overrides=overrides, seeds=tuple(int(s) for s in seeds))
+    tuned = base.replace(methods=methods, train=train, train_overrides=overrides, seeds=tuple(int(s) for s in seeds))
+    return smoke.distill(tuned)  # unchanged unless GKL_SMOKE is set (gkl.experiments.smoke)
 
 
 def chosen_table(record: Mapping[str, Any]) -> list[dict[str, Any]]:
