@@ -98,6 +98,22 @@ def test_resume_after_a_kill_equals_an_uninterrupted_run(tmp_path, digits, kill)
     assert strip(read_metrics(out)) == strip(full)
 
 
+def test_sparse_checkpoints_resume_from_the_last_one_written(tmp_path, digits):
+    """checkpoint_every = 2 of 3 epochs: a run killed during epoch 3 resumes from epoch 2's checkpoint
+    (epoch 1 wrote none) and ends as the uninterrupted run; the last epoch is always saved."""
+    tr, te, info = digits
+    full = fit(factory(info), CE(), tr, te, cfg(epochs=3, checkpoint_every=2), tmp_path / "full")
+    assert load_checkpoint(tmp_path / "full" / "checkpoint.pt")["epoch"] == 3  # the last epoch is saved
+    out = tmp_path / "killed"
+    with pytest.raises(KeyboardInterrupt):
+        fit(factory(info), CE(crash_at=(3, 1)), tr, te, cfg(epochs=3, checkpoint_every=2), out)
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 2 and len(read_metrics(out)) == 2
+    resumed = fit(factory(info), CE(), tr, te, cfg(epochs=3, checkpoint_every=1), out, resume=True)  # a runtime key
+    assert strip(resumed) == strip(full) == strip(read_metrics(out))
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        cfg(checkpoint_every=0)
+
+
 def test_checkpoint_contents_and_guards(tmp_path, digits):
     tr, te, info = digits
     out = tmp_path / "run"

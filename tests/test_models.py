@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gkl.models import Normalize, available_models, build_model, register_model
@@ -54,6 +55,37 @@ def test_small_cnn_pool_is_adaptive_avg_pool_bit_for_bit(size):
         y.backward(g)
         outs.append((y.detach(), xi.grad))
     assert torch.equal(outs[0][0], outs[1][0]) and torch.equal(outs[0][1], outs[1][1])
+
+
+def test_mnist1d_pool_is_max_pool1d_bit_for_bit():
+    """The CNN1d's pooling equals F.max_pool1d exactly, values and gradients, with ties and NaNs
+    (ties go to the first element of a pair, a NaN wins), and so does a whole training step."""
+    from gkl.models import mnist1d
+
+    torch.manual_seed(0)
+    x = torch.relu(torch.randn(8, 3, 12))
+    x[:, :, 4] = x[:, :, 5]  # ties
+    x[0, 0, 7] = x[0, 1, 2] = float("nan")
+    x[0, 2, 2:4] = float("nan")
+    g = torch.randn(8, 3, 6)
+    got, want = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    y1, y2 = mnist1d.max_pool2(got), F.max_pool1d(want, 2)
+    y1.backward(g)
+    y2.backward(g)
+    assert torch.equal(y1.nan_to_num(), y2.nan_to_num()) and torch.equal(got.grad, want.grad)
+    model = build_model("mnist1d_cnn", 10, width=8, batchnorm=True)
+    inputs = torch.randn(16, 1, 40)
+    grads = []
+    for pool in (mnist1d.max_pool2, lambda t: F.max_pool1d(t, 2)):
+        model.zero_grad()
+        original = mnist1d.max_pool2
+        mnist1d.max_pool2 = pool
+        try:
+            F.cross_entropy(model(inputs), torch.arange(16) % 10).backward()
+        finally:
+            mnist1d.max_pool2 = original
+        grads.append([p.grad.clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*grads))
 
 
 def test_normalize_layer():

@@ -364,8 +364,14 @@ def _evaluate_epoch(run: _Run, epoch: int) -> dict[str, float]:
 
 
 def _save(run: _Run, epoch: int, metrics: dict[str, Any]) -> None:
-    """Gather every rank's RNG state; on rank 0 write the checkpoint atomically and append the
-    epoch's line to ``metrics.jsonl``."""
+    """Append the epoch's line to ``metrics.jsonl`` on rank 0, after writing the checkpoint (every
+    rank's RNG state gathered) atomically when the epoch is a multiple of ``checkpoint_every`` or the
+    last one."""
+    config = run.config
+    if epoch % config.checkpoint_every and epoch != config.epochs:
+        if run.main and run.out is not None:
+            append_metrics(run.metrics_path, metrics)
+        return
     rng_states = gather_objects(get_rng_state(), run.world)
     if run.main and run.out is not None:
         state = {

@@ -262,7 +262,8 @@ def tuned_profile(profile: str = "cpu", seeds: Sequence[int] = (0, 1, 2, 3, 4),
         methods[m] = DISTILLERS.from_dict(entry["config"])
         if entry.get("train"):
             overrides[m] = dict(entry["train"])
-    train = {**dict(base.train), "epochs": int(rec["epoch_budget"]["chosen"])}
+    # a checkpoint every 10 epochs, not every epoch: results are the same, a killed run loses < 10 epochs
+    train = {**dict(base.train), "epochs": int(rec["epoch_budget"]["chosen"]), "checkpoint_every": 10}
     tuned = base.replace(methods=methods, train=train, train_overrides=overrides, seeds=tuple(int(s) for s in seeds))
     return smoke.distill(tuned)  # unchanged unless GKL_SMOKE is set (gkl.experiments.smoke)
 
