@@ -105,9 +105,10 @@ def test_the_recorded_sweep_is_complete_and_its_choices_follow_the_rules():
     record = read_record("adversarial-cpu")
     rows = record["rows"]
     assert record["grids"] == {k: [dict(c) for c in v] for k, v in S.GRIDS.items()}
-    assert {len(v) for v in record["grids"].values()} == {6}  # equal tuning budget
+    size = len(S.GRIDS["GKL"])
+    assert {len(v) for v in record["grids"].values()} == {size}  # equal tuning budget
     n_seeds = len(record["seeds"])
-    assert sum(r["stage"] == "grid" for r in rows) == 4 * 6 * n_seeds
+    assert sum(r["stage"] == "grid" for r in rows) == 4 * size * n_seeds
     chosen = choose_configs(rows)
     assert {k: v["config_id"] for k, v in chosen.items()} == {k: v["config_id"] for k, v in record["chosen"].items()}
     from gkl.experiments.adversarial import budget_scores

@@ -55,15 +55,19 @@ __all__ = ["METHOD_NAMES", "GRIDS", "EPOCH_BUDGETS", "RULES", "sweep_profile", "
 #: Label → registered method name.
 METHOD_NAMES = {"PGD-AT": "pgd-at", "TRADES": "trades", "IKL": "ikl", "GKL": "gkl"}
 
-#: Six configurations per method (the first of each is the released / default setting).
+#: Eight configurations per method (the first of each is the released / default setting). The first
+#: six are the first round; the last two, a second round added after the first chose a setting at the
+#: edge of its grid for IKL and GKL (β = 5 and β = 10, the smallest tried): for every method, two more
+#: values of its main setting, beyond the edge where the first round's choice sat there, around the
+#: choice otherwise. Both rounds are in the record; every method got the same number.
 GRIDS: dict[str, list[dict[str, Any]]] = {
-    "PGD-AT": [{"step_ratio": r} for r in (0.4, 0.2, 0.3, 0.5, 0.7, 1.0)],
-    "TRADES": [{"beta": b} for b in (6.0, 1.0, 2.0, 4.0, 9.0, 12.0)],
+    "PGD-AT": [{"step_ratio": r} for r in (0.4, 0.2, 0.3, 0.5, 0.7, 1.0, 0.6, 0.85)],
+    "TRADES": [{"beta": b} for b in (6.0, 1.0, 2.0, 4.0, 9.0, 12.0, 3.0, 5.0)],
     "IKL": [{"alpha": a, "beta": b} for a, b in ((4.0, 20.0), (4.0, 5.0), (4.0, 10.0), (4.0, 40.0),
-                                                  (1.0, 20.0), (8.0, 20.0))],
+                                                  (1.0, 20.0), (8.0, 20.0), (4.0, 2.5), (4.0, 1.25))],
     "GKL": [{"beta": b, "gamma": g, "use_prior": p} for b, g, p in (
         (20.0, 0.2, True), (10.0, 0.2, True), (40.0, 0.2, True), (20.0, 0.0, True), (20.0, 0.6, True),
-        (20.0, 0.2, False))],
+        (20.0, 0.2, False), (5.0, 0.2, True), (2.5, 0.2, True))],
 }
 
 #: Epoch budgets of the epochs stage (the grid's budget is the profile's epochs, 10 on ``cpu``).

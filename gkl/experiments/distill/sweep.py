@@ -53,20 +53,24 @@ VALIDATION = 1000
 BUDGETS: tuple[int, ...] = (30, 60, 90, 120, 150)
 #: Plateau tolerance (accuracy, 0.005 = 0.5 points).
 TOLERANCE = 0.005
-#: Configurations per method (the same for every method).
-GRID_SIZE = 4
+#: Configurations per method (the same for every method): a first round of four, then two more per
+#: method, added after the first round chose a setting at the edge of its grid (the student alone's
+#: largest lr, KD's smallest T, GKL's smallest β): beyond the edge where the choice sat there, around
+#: it otherwise (DKD's β; IKL's β at the chosen T2 = 4). Both rounds are in the record.
+GRID_SIZE = 6
 
 #: The grids: method -> configurations. Each configuration holds ``distill`` (changes of the
 #: profile's method config) and/or ``train`` (changes of its training settings); the first of each
 #: method is the profile's current setting.
 GRIDS: dict[str, list[dict[str, dict[str, Any]]]] = {
-    "none": [{"train": {"lr": lr}} for lr in (3e-3, 1.5e-3, 6e-3, 1.2e-2)],
-    "kd": [{"distill": {"temperature": t, "kd_weight": w}} for t, w in ((4.0, 1.0), (2.0, 1.0), (8.0, 1.0), (4.0, 3.0))],
-    "dkd": [{"distill": {"beta": b}} for b in (2.0, 1.0, 4.0, 8.0)],
+    "none": [{"train": {"lr": lr}} for lr in (3e-3, 1.5e-3, 6e-3, 1.2e-2, 2.4e-2, 4.8e-2)],
+    "kd": [{"distill": {"temperature": t, "kd_weight": w}} for t, w in ((4.0, 1.0), (2.0, 1.0), (8.0, 1.0), (4.0, 3.0),
+                                                                         (1.0, 1.0), (2.0, 3.0))],
+    "dkd": [{"distill": {"beta": b}} for b in (2.0, 1.0, 4.0, 8.0, 1.5, 3.0)],
     "ikl": [{"distill": {"beta": b, "weight_temperature": t2}} for b, t2 in ((4.0, 100.0), (1.0, 100.0), (0.25, 100.0),
-                                                                               (1.0, 4.0))],
+                                                                               (1.0, 4.0), (0.25, 4.0), (4.0, 4.0))],
     "gkl": [{"distill": {"beta": b, "gamma": 0.2, "prior": p}} for b, p in ((4.0, True), (1.0, True), (0.25, True),
-                                                                              (1.0, False))],
+                                                                              (1.0, False), (0.125, True), (0.0625, True))],
 }
 assert all(len(g) == GRID_SIZE for g in GRIDS.values()), "every method gets the same tuning budget"
 
