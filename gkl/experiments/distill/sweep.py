@@ -37,10 +37,10 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
 
+from gkl.experiments import smoke
 from gkl.experiments.distill.profiles import PROFILES, Profile
 from gkl.experiments.distill.runs import _run_cached, run_method
 from gkl.experiments.record import compute_s, read_record, recorded_path, reuse_rows, same_numerics, write_record
-from gkl.experiments import smoke
 from gkl.experiments.runner import run_parallel
 from gkl.methods.distill import DISTILLERS, DistillConfig
 
