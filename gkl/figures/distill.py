@@ -186,8 +186,10 @@ def validation_grid(record: Mapping[str, Any], scale: float = 100.0,
         for xi, i in zip(x, ids):
             fig.add_scatter(x=[xi] * len(vals[i]), y=vals[i], mode="markers", showlegend=False,
                             marker=dict(color="black", size=4, symbol="x-thin-open"))
-    fig.update_layout(title=title, yaxis_title="validation accuracy (%)", template="plotly_white", height=400,
-                      xaxis_type="category")
+    # the legend above the plot, in one row: at the side it was cut at the column's edge
+    fig.update_layout(title=title, yaxis_title="validation accuracy (%)", template="plotly_white", height=430,
+                      xaxis_type="category", margin=dict(t=90),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left"))
     return fig
 
 
