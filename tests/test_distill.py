@@ -571,7 +571,7 @@ def test_ablation_sweeps_move_one_setting_from_the_tuned_point():
             if c is not g and c.method == "gkl":
                 assert sum(a != b for a, b in zip(c.to_dict().values(), g.to_dict().values())) == 1
     assert sweeps["gamma"].values == (0.2, 1.0)
-    assert sweeps["beta"].values == (0.0, g.beta, g.beta * 4)
+    assert sweeps["beta"].values == (0.0, g.beta / 4, g.beta, g.beta * 4)  # both ways, and β = 0
     assert sweeps["beta"].configs[0] == sweeps["asymmetry"].configs[0]  # β = 0: one run, shared
     assert sweeps["asymmetry"].configs == (g.replace(beta=0.0), g, ikl)  # IKL: the chapter's tuned IKL
     assert [c.prior for c in sweeps["prior"].configs] == [True, False]

@@ -22,9 +22,10 @@ from gkl.methods.distill.train import RunResult
 __all__ = ["Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows"]
 
 #: How far each setting moves from the tuned point (data, sized to the chapter's time budget):
-#: γ to these values; β and T multiplied by these factors. The β sweep also shows β = 0, the
-#: asymmetry sweep's run (shared, not retrained).
-MOVES: dict[str, tuple[float, ...]] = {"gamma": (1.0,), "beta": (0.0, 4.0), "temperature": (0.5,)}
+#: γ to these values; β and T multiplied by these factors. β moves both ways (÷4 and ×4: the tuning
+#: grids' choice of β can sit at their edge, and ÷4 looks beyond it); the β sweep also shows β = 0,
+#: the asymmetry sweep's run (shared, not retrained).
+MOVES: dict[str, tuple[float, ...]] = {"gamma": (1.0,), "beta": (0.0, 0.25, 4.0), "temperature": (0.5,)}
 
 
 @dataclass(frozen=True)
