@@ -27,9 +27,10 @@ Stat = Union[float, Sequence[float]]
 
 class _MaxPool2(torch.autograd.Function):
     """``F.max_pool1d(x, 2)`` on an even-length CPU input, with the same values and gradients, bit for
-    bit, at a third of the cost: CPU PyTorch's pooling *with indices* (what autograd asks for) takes
-    ~10× its index-free forward at these sizes, so the forward here runs the index-free kernel and
-    finds the indices from one comparison; the backward is PyTorch's own scatter by those indices.
+    bit, at less than half the cost of forward + backward (measured at (128, 16, 40): 151 vs 380 µs):
+    CPU PyTorch's pooling *with indices* (what autograd asks for) takes ~10× its index-free forward at
+    these sizes, so the forward here runs the index-free kernel and finds the indices from one
+    comparison; the backward is PyTorch's own scatter by those indices.
     Ties go to the first element of each pair and a NaN wins, as in PyTorch's kernel."""
 
     @staticmethod
