@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gkl.experiments import protocol
 from gkl.experiments.distill import sweep
 from gkl.experiments.distill.profiles import PROFILES
 from gkl.experiments.distill.runs import run_dir, run_method
 from gkl.experiments.record import read_record, recorded_path, same_numerics
+from gkl.methods.distill import DISTILLERS
 from gkl.methods.distill.train import load_data, train_student
 
 DIGITS_TRAIN = dict(epochs=1, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0, seed=0)
@@ -50,52 +52,46 @@ def test_every_method_gets_the_same_budget():
         assert len({(repr(c), repr(sorted(t.items()))) for c, t in cfgs}) == sweep.GRID_SIZE  # all distinct
 
 
-def test_plateau_rule():
-    means = {"a": {30: 0.902, 60: 0.904, 90: 0.906}, "b": {30: 0.880, 60: 0.899, 90: 0.901}}
-    out = sweep.plateau_budget(means, tolerance=0.005)
-    assert out["per_method"] == {"a": 30, "b": 60} and out["chosen"] == 60 and out["plateau_reached"]
-    out = sweep.plateau_budget({"a": {30: 0.80, 60: 0.85, 90: 0.90}})
-    assert out["chosen"] == 90 and not out["plateau_reached"]  # best at the longest: no plateau shown
-    assert sweep.plateau_budget({"a": {30: 0.9, 60: 0.9}})["chosen"] == 30  # a tie: the shorter
-
-
 def _synthetic_record() -> dict:
     rows = []
     for m, accs in {"none": [[0.90, 0.92], [0.91, 0.93]], "kd": [[0.93, 0.93], [0.95, 0.91]]}.items():
         for i, pair in enumerate(accs):
-            rows += [{"stage": "grid", "method": m, "config_id": i, "seed": s, "val_acc": a} for s, a in enumerate(pair)]
-    for m, by in {"none": {30: 0.91, 60: 0.92}, "kd": {30: 0.92, 60: 0.925}}.items():
-        rows += [{"stage": "epochs", "method": m, "config_id": 0, "seed": 0, "epochs": e, "val_acc": a, "curve": [a]}
-                 for e, a in by.items()]
+            rows += [{"stage": "grid", "method": m, "config_id": i, "seed": s, "epochs": 60, "val_acc": a}
+                     for s, a in enumerate(pair)]
     p = PROFILES["cpu"]
-    grids = {m: [{"config_id": i, "train": t, "config": c.to_dict()} for i, (c, t) in enumerate(sweep.grid_configs(p, m))]
-             for m in ("none", "kd")}
-    return {"command": "x", "profile": "cpu", "rows": rows, "grids": grids,
-            "chosen": sweep.choose_configs(rows), "epoch_budget": {"chosen": 60}}
+    grids = {m: [{"config_id": i, **dict(zip(("settings", "train"), protocol.grid_entry(e))),
+                  "config": sweep.SPEC.entry_config(p, m, e)} for i, e in enumerate(sweep.GRIDS[m])] for m in DISTILLERS}
+    chosen = protocol.choose_configs(rows, "val_acc")
+    chosen.update({m: {"config_id": 0} for m in DISTILLERS if m not in chosen})
+    return {"task": "distill", "command": "x", "profile": "cpu", "score": "val_acc", "rows": rows, "grids": grids,
+            "chosen": chosen, "epoch_budget": {"chosen": 60}}
 
 
-def test_config_choice_on_a_synthetic_record():
+def test_config_choice_and_tuned_profile_of_a_synthetic_record():
     rec = _synthetic_record()
     chosen = rec["chosen"]
-    assert chosen["none"]["config_id"] == 1 and chosen["none"]["val_mean"] == pytest.approx(0.92)
+    assert chosen["none"]["config_id"] == 1 and chosen["none"]["means"]["val_acc"] == pytest.approx(0.92)
     assert chosen["kd"]["config_id"] == 0  # 0.93 = 0.93: a tie goes to the first in grid order
-    assert sweep.strongest_baseline(rec) == "kd"  # validation at the chosen budget: 0.925 > 0.92
     tuned = sweep.tuned_profile(record=rec, seeds=(0, 1, 2, 3, 4))
-    assert set(tuned.methods) == {"none", "kd"} and tuned.train["epochs"] == 60 and tuned.seeds == (0, 1, 2, 3, 4)
-    assert tuned.train_overrides == {"none": dict(sweep.GRIDS["none"][1]["train"])}
+    assert list(tuned.methods) == list(DISTILLERS.names()) and tuned.train["epochs"] == 60
+    assert tuned.seeds == (0, 1, 2, 3, 4) and tuned.train_overrides == {"none": dict(sweep.GRIDS["none"][1]["train"])}
+    assert tuned.methods["kd"] == PROFILES["cpu"].methods["kd"]  # config 0: the profile's own setting
     assert tuned.validation is None  # the chapters report test accuracy
+    del rec["chosen"]["dkd"]
+    with pytest.raises(ValueError, match="'dkd' is not in the recorded distill sweep"):
+        sweep.tuned_profile(record=rec)
 
 
-def test_the_recorded_sweep_is_consistent():
+def test_the_recorded_sweep_matches_the_grids_in_code():
     rec = read_record(recorded_path("distill-cpu"))
     grid = [r for r in rec["rows"] if r["stage"] == "grid"]
     assert {m: len({r["config_id"] for r in grid if r["method"] == m}) for m in rec["grids"]} == \
-        {m: rec["grid_size"] for m in rec["grids"]}
-    assert {m: c["config_id"] for m, c in sweep.choose_configs(grid).items()} == \
-        {m: c["config_id"] for m, c in rec["chosen"].items()}
-    means = sweep.budget_means(rec["rows"])
-    assert sweep.plateau_budget(means, rec["epoch_budget"]["tolerance"])["chosen"] == rec["epoch_budget"]["chosen"]
-    assert all(len(r["curve"]) == r["epochs"] for r in rec["rows"] if r["stage"] == "epochs")
+        {m: sweep.GRID_SIZE for m in rec["grids"]}
+    p = PROFILES[rec["profile"]]
+    for m, entries in rec["grids"].items():
+        assert [(e["settings"], e["train"]) for e in entries] == [protocol.grid_entry(e) for e in sweep.GRIDS[m]]
+        assert [e["config"] for e in entries] == [c.to_dict() for c, _ in sweep.grid_configs(p, m)]
+    assert all(r["curves"]["epoch"] == list(range(1, r["epochs"] + 1)) for r in rec["rows"] if r["stage"] == "epochs")
 
 
 @pytest.mark.slow
@@ -121,6 +117,6 @@ def test_a_recorded_configuration_reproduces(tmp_path):
         r = run_method(profile, cfg, row["seed"], runs_dir=tmp_path)
     finally:
         torch.set_num_threads(old)
-    tol = 0.5 / rec["validation"] if same_numerics(rec) else 0.01
+    tol = 0.5 / rec["validation"]["n_val"] if same_numerics(rec) else 0.01
     assert r.val_acc == pytest.approx(row["val_acc"], abs=tol)
-    assert [h["val_acc"] for h in r.history] == pytest.approx(row["curve"], abs=tol)
+    assert [h["val_acc"] for h in r.history] == pytest.approx(row["curves"]["val_acc"], abs=tol)

@@ -14,10 +14,10 @@ def test_edges_look_along_one_setting_with_the_others_held():
     assert edges(grid, 2) == [("beta", 40.0, "largest")]
     assert edges(grid, 4) == [("beta", 20.0, "largest"), ("gamma", 0.6, "largest")]
     assert edges([{"use_prior": True}, {"use_prior": False}], 0) == []  # not a number: no edge
-    assert flat({"distill": {"beta": 1.0}, "train": {"lr": 0.1}}) == {"beta": 1.0, "lr": 0.1}
-    recorded = {"config_id": 3, "distill": {"beta": 1.0}, "config": {"method": "gkl", "beta": 1.0, "alpha": 1.0},
+    assert flat({"beta": 1.0, "train": {"lr": 0.1}}) == {"beta": 1.0, "lr": 0.1}
+    recorded = {"config_id": 3, "settings": {"beta": 1.0}, "config": {"method": "gkl", "beta": 1.0, "alpha": 1.0},
                 "train": {"lr": 0.1}}
-    assert flat(recorded) == {"method": "gkl", "beta": 1.0, "alpha": 1.0, "lr": 0.1}
+    assert flat(recorded) == {"beta": 1.0, "lr": 0.1}
 
 
 def test_edge_notes_of_the_recorded_sweeps_name_only_edge_choices():

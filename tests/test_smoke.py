@@ -11,7 +11,7 @@ def test_profiles_are_untouched_without_the_variable(monkeypatch):
     monkeypatch.delenv(smoke.ENV, raising=False)
     record = read_record("adversarial-cpu")
     p = at.chapter_profile(record)
-    assert p.epochs == record["epochs"]["chosen"] and p.seeds == (0, 1, 2, 3, 4) and not p.name.endswith("-smoke")
+    assert p.epochs == record["epoch_budget"]["chosen"] and p.seeds == (0, 1, 2, 3, 4) and not p.name.endswith("-smoke")
     d = distill.tuned_profile("cpu")
     assert d.train["epochs"] == read_record("distill-cpu")["epoch_budget"]["chosen"] and len(d.seeds) == 5
     monkeypatch.setenv(smoke.ENV, "0")

@@ -17,19 +17,12 @@ SYMBOLS = {"alpha": "α", "beta": "β", "gamma": "γ", "temperature": "T", "weig
 
 
 def flat(entry: Mapping[str, Any]) -> dict[str, Any]:
-    """A grid entry as one level of ``setting -> value``. A recorded distillation entry carries the
-    full method config (``config``) and the training changes (``train``): those two, merged; an entry
-    of nested changes (``{"distill": {...}, "train": {...}}``) is merged the same way; a plain entry
-    (the adversarial sweep's) is kept. The entry's index (``config_id``) is not a setting."""
-    if isinstance(entry.get("config"), Mapping):
-        parts: list[Any] = [entry["config"], entry.get("train") or {}]
-    else:
-        parts = [v if isinstance(v, Mapping) else {k: v} for k, v in entry.items()]
-    out: dict[str, Any] = {}
-    for part in parts:
-        out.update(part)
-    out.pop("config_id", None)
-    return out
+    """A grid entry as one level of ``setting -> value``: a recorded entry's ``settings`` and ``train``
+    (:mod:`gkl.experiments.protocol`), or a code grid entry's settings and its ``"train"`` changes,
+    merged. The entry's index (``config_id``) and full ``config`` are not settings."""
+    settings = entry["settings"] if "settings" in entry else \
+        {k: v for k, v in entry.items() if k not in ("train", "config_id", "config")}
+    return {**dict(settings), **dict(entry.get("train") or {})}
 
 
 def _number(v: Any) -> bool:

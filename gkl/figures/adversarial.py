@@ -135,20 +135,23 @@ def validation_curves(record: Mapping[str, Any], title: Optional[str] = None):
     (solid: the chosen budget)."""
     from plotly.subplots import make_subplots
 
+    from gkl.experiments.adversarial.selection import label as label_of
+
     rows = [r for r in record["rows"] if r["stage"] == "epochs"]
-    methods = list(dict.fromkeys(r["method"] for r in rows))
+    names = list(dict.fromkeys(r["method"] for r in rows))
+    methods = [label_of(m) for m in names]
     budgets = sorted({int(r["epochs"]) for r in rows})
-    chosen = int(record["epochs"]["chosen"])
+    chosen = int(record["epoch_budget"]["chosen"])
     colours = method_colors(methods)
     fig = make_subplots(rows=2, cols=len(methods), shared_yaxes=True, subplot_titles=methods,
                         vertical_spacing=0.12, horizontal_spacing=0.03)
-    for col, label in enumerate(methods, start=1):
+    for col, (name, label) in enumerate(zip(names, methods), start=1):
         for i, e in enumerate(budgets):
-            rs = [r for r in rows if r["method"] == label and int(r["epochs"]) == e]
-            for row, key in ((1, "curve_clean"), (2, "curve_pgd")):
-                mean, _ = column_mean_std(zip(*[r[key] for r in rs]))
+            rs = [r for r in rows if r["method"] == name and int(r["epochs"]) == e]
+            for row, key in ((1, "val_clean"), (2, "val_pgd")):
+                mean, _ = column_mean_std(zip(*[r["curves"][key] for r in rs]))
                 fig.add_trace(plotly_go().Scatter(
-                    x=rs[0]["curve_epochs"], y=mean, mode="lines", name=f"{e} epochs", legendgroup=str(e),
+                    x=rs[0]["curves"]["epoch"], y=mean, mode="lines", name=f"{e} epochs", legendgroup=str(e),
                     showlegend=col == 1 and row == 1, opacity=1.0 if e == chosen else 0.55,
                     line=dict(color=colours[label] if e == chosen else "grey", dash="solid" if e == chosen
                               else _DASHES[i % len(_DASHES)]),
@@ -166,16 +169,17 @@ def sweep_scatter(record: Mapping[str, Any], title: Optional[str] = None):
     accuracy (y), means over the sweep's seeds; the chosen configuration of each method is the large
     marker. Hover shows the settings."""
     from gkl.experiments.adversarial.selection import config_scores
+    from gkl.experiments.adversarial.selection import label as label_of
 
     go = plotly_go()
-    rows = record["rows"]
-    methods = list(dict.fromkeys(r["method"] for r in rows if r["stage"] == "grid"))
-    colours = method_colors(methods)
+    names = list(dict.fromkeys(r["method"] for r in record["rows"] if r["stage"] == "grid"))
+    colours = method_colors(label_of(m) for m in names)
     fig = go.Figure()
-    for label in methods:
-        scores = config_scores(rows, label)
-        pick = int(record["chosen"][label]["config_id"])
-        text = [", ".join(f"{k} = {v}" for k, v in s["config"].items()) for s in scores]
+    for name in names:
+        label = label_of(name)
+        scores = config_scores(record, name)
+        pick = int(record["chosen"][name]["config_id"])
+        text = [", ".join(f"{k} = {v}" for k, v in s["settings"].items()) for s in scores]
         fig.add_trace(go.Scatter(
             x=[s["val_clean"] for s in scores], y=[s["val_pgd"] for s in scores], mode="markers", name=label,
             text=text, marker=dict(color=colours[label], size=[16 if s["config_id"] == pick else 8 for s in scores],

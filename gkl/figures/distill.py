@@ -170,10 +170,12 @@ def validation_grid(record: Mapping[str, Any], scale: float = 100.0,
     """The grid stage of a recorded sweep (:mod:`gkl.experiments.distill.sweep`): per method and
     configuration the mean validation accuracy over the sweep seeds (line) and each seed (dots); the
     chosen configuration is the filled marker."""
+    from gkl.methods.distill import DISTILLERS
+
     fig = go.Figure()
     grid = [r for r in record["rows"] if r["stage"] == "grid"]
     for m in record["grids"]:
-        label = next((r["label"] for r in grid if r["method"] == m), m)
+        label = DISTILLERS[m].label if m in DISTILLERS else m
         ids = sorted({int(r["config_id"]) for r in grid if r["method"] == m})
         vals = {i: [float(r["val_acc"]) * scale for r in grid if r["method"] == m and int(r["config_id"]) == i] for i in ids}
         x = [f"{label} #{i + 1}" for i in ids]
@@ -197,7 +199,7 @@ def validation_curves(curves: Mapping[str, Mapping[int, Sequence[Sequence[float]
                       chosen: Optional[int] = None, scale: float = 100.0,
                       title: str = "Recorded sweep: validation accuracy per epoch, by epoch budget") -> go.Figure:
     """One panel per method, one line per epoch budget (mean over the sweep seeds) of the recorded
-    validation curves (:func:`gkl.experiments.distill.sweep.curves`); the chosen budget is solid."""
+    validation curves (:func:`gkl.experiments.protocol.curves`); the chosen budget is solid."""
     methods = list(curves)
     fig = make_subplots(rows=1, cols=len(methods), shared_yaxes=True,
                         subplot_titles=[labels.get(m, m) for m in methods])

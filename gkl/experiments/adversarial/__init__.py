@@ -7,13 +7,10 @@ from gkl.experiments.adversarial.runs import Experiment, run_experiment, run_one
 from gkl.experiments.adversarial.selection import (
     CHAPTER_AA_POINTS,
     CHAPTER_CURVE_EPSILONS,
-    budget_scores,
     chapter_profile,
-    choose_configs,
     config_scores,
     grid_neighbours,
-    plateau_budget,
-    strongest_baseline,
+    label,
     tuned_profile,
 )
 from gkl.experiments.adversarial.tables import (
@@ -28,6 +25,5 @@ from gkl.experiments.adversarial.tables import (
 )
 
 __all__ = ["PROFILES", "Profile", "Experiment", "run_experiment", "run_one", "describe_methods", "format_table",
-           "paired", "summarize", "budget_scores", "choose_configs", "config_scores", "grid_neighbours",
-           "plateau_budget", "strongest_baseline", "tuned_profile", "format_grid", "format_budgets",
+           "paired", "summarize", "config_scores", "grid_neighbours", "label", "tuned_profile", "format_grid", "format_budgets",
            "format_neighbours", "plateau_note", "CHAPTER_AA_POINTS", "CHAPTER_CURVE_EPSILONS", "chapter_profile"]

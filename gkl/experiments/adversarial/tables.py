@@ -69,14 +69,14 @@ def _settings(config: dict[str, Any]) -> str:
 def format_grid(record: dict[str, Any]) -> str:
     """A markdown table of the recorded sweep's grid: per method and configuration, validation clean
     and PGD accuracy in % (means over the sweep's seeds); the chosen configuration in bold."""
-    from gkl.experiments.adversarial.selection import config_scores
+    from gkl.experiments.adversarial.selection import config_scores, label
 
     lines = ["| method | configuration | validation clean | validation PGD |", "|---|---|---|---|"]
-    for label in record["grids"]:
-        pick = int(record["chosen"][label]["config_id"])
-        for s in config_scores(record["rows"], label):
+    for m in record["grids"]:
+        pick = int(record["chosen"][m]["config_id"])
+        for s in config_scores(record, m):
             b = "**" if s["config_id"] == pick else ""
-            lines.append(f"| {label} | {b}{_settings(s['config'])}{b} | {b}{100 * s['val_clean']:.1f}{b} "
+            lines.append(f"| {label(m)} | {b}{_settings(s['settings'])}{b} | {b}{100 * s['val_clean']:.1f}{b} "
                          f"| {b}{100 * s['val_pgd']:.1f}{b} |")
     return "\n".join(lines)
 
@@ -84,32 +84,32 @@ def format_grid(record: dict[str, Any]) -> str:
 def format_budgets(record: dict[str, Any]) -> str:
     """A markdown table of the epochs stage: per method, validation PGD accuracy in % (mean over the
     sweep's seeds) at each epoch budget; the chosen budget in bold."""
-    scores = record["epochs"]["scores"]
-    budgets = sorted({int(e) for s in scores.values() for e in s})
-    chosen = int(record["epochs"]["chosen"])
+    from gkl.experiments.adversarial.selection import label
+
+    means = record["epoch_budget"]["means"]
+    budgets = sorted({int(e) for s in means.values() for e in s})
+    chosen = int(record["epoch_budget"]["chosen"])
     # short headers (epochs only) keep seven budgets within the text column
     head = [f"**{e}**" if e == chosen else f"{e}" for e in budgets]
     lines = ["| method \\ epochs | " + " | ".join(head) + " | best − chosen |", "|---|" + "---|" * (len(budgets) + 1)]
-    for label, s in scores.items():
+    for m, s in means.items():
         vals = {int(e): v for e, v in s.items()}
         cells = [f"{100 * vals[e]:.1f}" for e in budgets]
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {100 * (max(vals.values()) - vals[chosen]):.1f} |")
+        lines.append(f"| {label(m)} | " + " | ".join(cells) + f" | {100 * (max(vals.values()) - vals[chosen]):.1f} |")
     return "\n".join(lines)
 
 
-def format_neighbours(record: dict[str, Any], method: str = "GKL", config_id: Optional[int] = None) -> str:
-    """A markdown table of the grid configurations of ``method`` one setting away from its chosen
-    one (or from grid configuration ``config_id``): validation accuracies and the paired difference
-    of validation PGD accuracy (95 % CI over the sweep's seeds, verdict by
+def format_neighbours(record: dict[str, Any], method: str = "gkl", config_id: Optional[int] = None) -> str:
+    """A markdown table of the grid configurations of ``method`` (a registered name) one setting away
+    from its chosen one (or from grid configuration ``config_id``): validation accuracies and the
+    paired difference of validation PGD accuracy (95 % CI over the sweep's seeds, verdict by
     :func:`gkl.experiments.stats.paired_difference`)."""
-    from gkl.experiments.adversarial.selection import config_scores, grid_neighbours
+    from gkl.experiments.adversarial.selection import grid_neighbours
 
-    chosen = record["chosen"][method]
-    if config_id is not None:
-        chosen = next(s for s in config_scores(record["rows"], method) if s["config_id"] == config_id)
+    cid = int(record["chosen"][method]["config_id"]) if config_id is None else int(config_id)
     lines = ["| changed setting | validation clean | validation PGD | PGD difference, 95 % CI "
              "| verdict |", "|---|---|---|---|---|"]
-    for s, d in grid_neighbours(record["rows"], method, chosen):
+    for s, d in grid_neighbours(record, method, cid):
         ci = "—" if d.low is None else f"[{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
         lines.append(f"| {d.b} | {100 * s['val_clean']:.1f} | {100 * s['val_pgd']:.1f} | "
                      f"{100 * d.mean:+.1f} {ci} | {d.verdict} |")
@@ -120,12 +120,15 @@ def plateau_note(record: dict[str, Any]) -> str:
     """The end of the sentence that states the chosen budget: ``"."``, or — when the chosen budget
     is the largest tried — how much validation PGD accuracy still rose over the last step (no
     plateau was seen)."""
-    budgets = sorted(int(b) for b in record["budgets"])
-    if int(record["epochs"]["chosen"]) != budgets[-1] or len(budgets) < 2:
+    from gkl.experiments.adversarial.selection import label
+
+    eb = record["epoch_budget"]
+    budgets = sorted(int(b) for b in eb["budgets"])
+    if int(eb["chosen"]) != budgets[-1] or len(budgets) < 2:
         return "."
     b0, b1 = budgets[-2:]
-    gains = {m: 100 * (s[str(b1)] - s[str(b0)]) for m, s in
-             ((m, {str(k): v for k, v in s.items()}) for m, s in record["epochs"]["scores"].items())}
+    gains = {label(m): 100 * (s[str(b1)] - s[str(b0)]) for m, s in
+             ((m, {str(k): v for k, v in s.items()}) for m, s in eb["means"].items())}
     return (f", the **largest budget tried**: from {b0} to {b1} epochs validation PGD accuracy still rose by "
             + ", ".join(f"{g:+.1f} ({m})" for m, g in gains.items())
             + " points; where that exceeds the tolerance the curves have **not** plateaued, longer training "

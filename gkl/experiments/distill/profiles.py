@@ -11,7 +11,7 @@ from gkl.experiments.teachers import TeacherSpec
 from gkl.methods.distill import DistillConfig, distill_config
 
 __all__ = ["Profile", "CIFAR_TRAIN", "scaled_cifar_train", "GPU_STUDENT_EPOCHS", "GPU_TEACHER_EPOCHS", "gpu_sizing", "CONFIGS", "CPU_PROFILE", "GPU_PROFILE", "PROFILES", "DEFAULT_METHOD_CONFIGS",
-           "DEFAULT_TRAIN"]
+           "DEFAULT_TRAIN", "method_config"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,12 @@ class Profile:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d.update(changes)
         return Profile(**d)
+
+
+def method_config(profile: Profile, method: str) -> DistillConfig:
+    """``method``'s config in ``profile``; a registered method the profile does not set gets its
+    config's defaults (so a new distiller reaches the sweep without editing a profile)."""
+    return profile.methods[method] if method in profile.methods else distill_config(method)
 
 
 #: The CIFAR-100 schedule of mdistiller and of the released GKL configs: SGD, lr 0.05 (momentum 0.9),

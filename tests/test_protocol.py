@@ -1,0 +1,135 @@
+"""The tuning protocol both tasks share (gkl.experiments.protocol): its rules on synthetic rows, the
+clear errors for methods a grid or a record lacks, and a throw-away distiller that reaches a sweep and
+the chapters' profile with only its class, its registration and its grid entry."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from gkl.experiments import protocol
+from gkl.experiments.distill import sweep as DS
+from gkl.experiments.distill.profiles import PROFILES
+from gkl.experiments.record import read_record
+from gkl.methods.distill import DISTILLERS, KD, KDConfig
+
+
+def _row(method, cid, seed, score, guard=0.9, stage="grid", epochs=10):
+    return {"stage": stage, "method": method, "config_id": cid, "seed": seed, "epochs": epochs, "s": score, "g": guard}
+
+
+def test_choice_with_a_guard_excludes_collapsed_configs_and_breaks_ties_by_guard_then_grid_order():
+    rows = []
+    for seed, d in ((0, 0.0), (1, 0.02)):
+        rows += [_row("a", 0, seed, 0.40 + d, 0.95),
+                 _row("a", 1, seed, 0.60 + d, 0.80),  # the best score, its guard collapsed (> 10 points)
+                 _row("a", 2, seed, 0.50 + d, 0.90),
+                 _row("a", 3, seed, 0.50 + d, 0.92),  # same score, higher guard: chosen
+                 _row("b", 0, seed, 0.30), _row("b", 1, seed, 0.30)]  # an exact tie
+    chosen = protocol.choose_configs(rows, "s", "g", 0.10)
+    assert chosen["a"]["config_id"] == 3 and chosen["a"]["means"]["s"] == pytest.approx(0.51) and chosen["a"]["n"] == 2
+    assert chosen["b"]["config_id"] == 0  # a full tie: the earlier configuration of the grid
+    assert protocol.choose_configs(rows, "s", "g", 0.2)["a"]["config_id"] == 1
+    assert protocol.choose_configs(rows, "s")["a"]["config_id"] == 1  # no guard: the best score
+
+
+def test_plateau_rules():
+    means = {"a": {30: 0.902, 60: 0.904, 90: 0.906}, "b": {30: 0.880, 60: 0.899, 90: 0.901}}
+    out = protocol.plateau_budget(means, 0.005, "per-method")
+    assert out["per_method"] == {"a": 30, "b": 60} and out["chosen"] == 60 and out["plateau_reached"]
+    assert not protocol.plateau_budget({"a": {30: 0.80, 60: 0.85, 90: 0.90}}, 0.005, "per-method")["plateau_reached"]
+    assert protocol.plateau_budget({"a": {30: 0.9, 60: 0.9}}, 0.005, "per-method")["chosen"] == 30  # a tie: shorter
+    # the joint rule: one budget within tolerance for every method *at that budget*
+    dip = {"a": {10: 0.50, 20: 0.45, 30: 0.505}, "b": {10: 0.40, 20: 0.45, 30: 0.455}}
+    assert protocol.plateau_budget(dip, 0.01, "per-method")["chosen"] == 20  # max of a's 10 and b's 20
+    assert protocol.plateau_budget(dip, 0.01, "joint")["chosen"] == 30  # at 20, a has dropped 5.5 points
+    assert protocol.plateau_budget({"a": {10: 0.5, 20: 0.4}}, 0.01, "joint")["chosen"] == 10
+    with pytest.raises(ValueError, match="no epoch budget"):
+        protocol.plateau_budget({"a": {10: 0.5}, "b": {20: 0.4}}, 0.01, "joint")
+    with pytest.raises(ValueError, match="plateau rule"):
+        protocol.plateau_budget(means, 0.01, "longest")
+    assert protocol.strongest_baseline({"x": {20: 0.41}, "y": {20: 0.45}, "gkl": {20: 0.9}}, 20, ("x", "y")) == "y"
+    assert protocol.strongest_baseline({"x": {20: 0.45}, "y": {20: 0.45}}, 20, ("x", "y")) == "x"  # ties: first
+
+
+def test_the_recorded_sweeps_share_one_schema():
+    keys = {"task", "profile", "seeds", "stage", "score", "validation", "grid_epochs", "rules", "grids", "chosen",
+            "epoch_budget", "strongest_baseline", "runs", "compute_s", "rows", "command", "commit", "environment"}
+    for name, registry in (("distill-cpu", DISTILLERS), ("adversarial-cpu", None)):
+        rec = read_record(name)
+        assert keys <= set(rec), name
+        names = set(rec["grids"])
+        if registry is None:
+            from gkl.methods.adversarial import ADVERSARIAL as registry
+        assert names == set(registry.names()) == set(rec["chosen"]) == set(rec["epoch_budget"]["means"])
+        assert rec["strongest_baseline"] in names
+        assert {r["method"] for r in rec["rows"]} == names  # registered names, never labels
+        assert {"n_train", "n_val"} <= set(rec["validation"])
+        for r in rec["rows"]:
+            assert {"stage", "method", "config_id", "seed", "epochs", rec["score"], "train_s"} <= set(r)
+            if r["stage"] == "epochs":
+                assert len(r["curves"]["epoch"]) == len(r["curves"][rec["score"]])
+        for entries in rec["grids"].values():
+            assert [e["config_id"] for e in entries] == list(range(len(entries)))
+            assert all({"settings", "train", "config"} <= set(e) for e in entries)
+        # the choices follow the rules from the rows
+        spec = DS.SPEC if rec["task"] == "distill" else __import__("gkl.experiments.adversarial.sweep",
+                                                                      fromlist=["SPEC"]).SPEC
+        chosen = protocol.choose_configs(rec["rows"], spec.score, spec.guard, spec.guard_drop)
+        assert {m: c["config_id"] for m, c in chosen.items()} == {m: c["config_id"] for m, c in rec["chosen"].items()}
+        means = protocol.budget_means(rec["rows"], spec.score)
+        budget = protocol.plateau_budget(means, spec.tolerance, spec.plateau)
+        assert budget["chosen"] == rec["epoch_budget"]["chosen"] and budget["per_method"] == {
+            m: int(e) for m, e in rec["epoch_budget"]["per_method"].items()}
+        assert protocol.strongest_baseline(means, budget["chosen"], spec.baselines) == rec["strongest_baseline"]
+
+
+class _ThrowawayConfig(KDConfig):
+    """Its own config class (KD's settings), so registering it leaves KD's config alone."""
+
+
+class _Throwaway(KD):
+    """A distiller as CONTRIBUTING's recipe adds one (here KD under another name)."""
+
+    name = "throwaway"
+    label = "Throwaway"
+    Config = _ThrowawayConfig
+
+
+@pytest.fixture
+def throwaway():
+    DISTILLERS.register(_Throwaway)
+    try:
+        yield "throwaway"
+    finally:
+        DISTILLERS.unregister("throwaway")
+
+
+def test_a_registered_method_without_a_grid_or_a_record_is_a_clear_error(throwaway):
+    with pytest.raises(ValueError, match="'throwaway' has no grid"):
+        DS.run_sweep("cpu", out="/nonexistent/never-written.json")
+    with pytest.raises(ValueError, match="'throwaway' is not in the recorded distill sweep"):
+        DS.tuned_profile("cpu")
+
+
+def test_a_throwaway_distiller_reaches_a_sweep_and_the_tuned_profile(throwaway, tmp_path, monkeypatch):
+    """One class, its registration and one grid entry: the sweep tunes it, the record holds it by its
+    registered name and the tuned profile trains it — no profile, list or chapter edited."""
+    tiny = PROFILES["cpu"].replace(name="tiny", train_subset=200, train={**PROFILES["cpu"].train, "epochs": 1},
+                                   teacher_train={**PROFILES["cpu"].teacher_train, "epochs": 1})
+    monkeypatch.setitem(PROFILES, "tiny", tiny)
+    grids = {m: g[:1] for m, g in DS.GRIDS.items()}
+    grids[throwaway] = [{"temperature": 2.0}, {"temperature": 8.0}]
+    spec = DS.SPEC.__class__(**{**DS.SPEC.__dict__, "grids": grids, "budgets": (1, 2)})
+    old = torch.get_num_threads()
+    rec = protocol.run_sweep(spec, "tiny", seeds=(0,), workers=1, out=tmp_path / "rec.json", runs_dir=tmp_path)
+    assert torch.get_num_threads() == old
+    assert rec["runs"] == (len(grids) + 1) + 2 * len(grids)  # grid rows + two budgets per method
+    assert set(rec["chosen"]) == set(DISTILLERS.names()) and throwaway in rec["chosen"]
+    assert rec["grids"][throwaway][1]["config"] == _ThrowawayConfig(temperature=8.0).to_dict()
+    assert rec["epoch_budget"]["chosen"] in (1, 2) and rec["strongest_baseline"] in DS.BASELINES
+    prof = DS.tuned_profile("tiny", seeds=(0,), record=read_record(tmp_path / "rec.json"))
+    assert list(prof.methods) == list(DISTILLERS.names()) and prof.methods[throwaway].method == throwaway
+    again = protocol.run_sweep(spec, "tiny", seeds=(0,), stage="epochs", workers=1, out=tmp_path / "rec.json",
+                               runs_dir=tmp_path)
+    assert again["reused_rows"] == 2 * len(grids) and again["rows"] == rec["rows"]  # kept, not re-trained
