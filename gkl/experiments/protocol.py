@@ -70,11 +70,11 @@ class SweepSpec:
         score: the row column that ranks (``"val_acc"``, ``"val_pgd"``).
         guard, guard_drop: the eligibility column and its allowed drop (``None``: no guard).
         rules: the rules in words, as the record states them.
-        profiles: profile name → profile (the task's named profiles).
+        profiles: profile name → profile (the task's named profiles, each an
+            :class:`~gkl.experiments.profile.ExperimentProfile`; the grid trains ``train_epochs``).
         run_rows: ``(profile, planned rows, grids, workers, device, runs_dir) -> rows`` with the
             results (score columns, ``curves``, ``train_s``) added, in the order given; a row's
             configuration is ``grids[row["method"]][row["config_id"]]``.
-        grid_epochs: ``profile -> `` the grid stage's epochs.
         describe: ``profile -> `` the record's ``validation`` entry (at least ``n_train``, ``n_val``).
         entry_config: ``(profile, name, entry) -> `` the full config (a dict) a grid entry trains.
         default_workers: ``device -> `` processes when the caller names none.
@@ -91,7 +91,6 @@ class SweepSpec:
     rules: Mapping[str, str]
     profiles: Mapping[str, Any]
     run_rows: Callable[..., list[dict[str, Any]]]
-    grid_epochs: Callable[[Any], int]
     describe: Callable[[Any], dict[str, Any]]
     entry_config: Callable[[Any, str, Mapping[str, Any]], dict[str, Any]]
     guard: Optional[str] = None
@@ -226,11 +225,11 @@ def run_sweep(spec: SweepSpec, profile: str = "cpu", seeds: Sequence[int] = (0, 
         grid_rows = [r for r in previous["rows"] if r["stage"] == "grid"]
     else:
         grid_rows = run([row for m in methods for i in range(len(spec.grids[m]))
-                         for row in _planned("grid", m, i, seeds, spec.grid_epochs(base))])
+                         for row in _planned("grid", m, i, seeds, base.train_epochs)])
     chosen = choose_configs(grid_rows, spec.score, spec.guard, spec.guard_drop)
     record: dict[str, Any] = {
         "task": spec.task, "profile": profile, "seeds": list(seeds), "stage": stage, "score": spec.score,
-        "validation": validation, "grid_epochs": spec.grid_epochs(base), "rules": dict(spec.rules),
+        "validation": validation, "grid_epochs": base.train_epochs, "rules": dict(spec.rules),
         "chosen": {m: {**c, "settings": grids[m][c["config_id"]]["settings"], "train": grids[m][c["config_id"]]["train"]}
                    for m, c in chosen.items()},
     }

@@ -7,19 +7,24 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from gkl.experiments.cache import run_key
+from gkl.experiments.profile import ExperimentProfile
 from gkl.experiments.sizing import Sizing, at_sizing
-from gkl.methods.adversarial import AdversarialConfig, AttackSetup, released_recipe
+from gkl.methods.adversarial import ADVERSARIAL, AdversarialConfig, AttackSetup, attack_defaults, released_recipe
 from gkl.methods.registry import MethodConfig
 from gkl.training import TrainConfig
 
 __all__ = ["Profile", "PROFILES", "GPU_EPOCHS", "GPU_AA_POINTS", "gpu_sizing"]
 
+#: Every attack default comes from one place: AttackSetup (and, per data set, attack_defaults).
+_SETUP = AttackSetup()
+_DIGITS = attack_defaults("digits")
+
 #: A method of a profile: ``(registered name, settings)`` or the method's config itself.
 MethodSpec = Union[tuple[str, dict[str, Any]], MethodConfig]
 
 
-@dataclass
-class Profile:
+@dataclass(frozen=True)
+class Profile(ExperimentProfile):
     """Everything an experiment needs: data, model, training, attacks, seeds, methods.
 
     ``methods`` maps a label to ``(method, settings)`` (settings of the method's config or of the
@@ -42,8 +47,6 @@ class Profile:
     engine evaluates during training (always after the last epoch).
     """
 
-    name: str
-    dataset: str
     model: str
     epsilon: float
     epochs: int
@@ -55,12 +58,12 @@ class Profile:
     lr: float = 0.05
     weight_decay: float = 5e-4
     warmup_epochs: float = 0.0
-    attack_steps: int = 5
-    step_ratio: float = 0.4
-    eps_schedule: str = "ramp-hold"
-    eps_warmup: float = 3.0
+    attack_steps: int = _SETUP.attack_steps
+    step_ratio: float = _SETUP.step_ratio
+    eps_schedule: str = _SETUP.eps_schedule
+    eps_warmup: float = _SETUP.eps_warmup
     awp_gamma: Optional[float] = None
-    awp_warmup: int = 10
+    awp_warmup: int = _SETUP.awp_warmup
     ema_decay: Optional[float] = None
     normalize: bool = True
     schedule: str = "cosine"
@@ -80,8 +83,12 @@ class Profile:
     deterministic: bool = True
     amp: Optional[str] = None
 
-    def replace(self, **kw: Any) -> "Profile":
-        return dataclasses.replace(self, **kw)
+    @property
+    def train_epochs(self) -> int:
+        return int(self.epochs)
+
+    def with_epochs(self, epochs: int) -> "Profile":
+        return self.replace(epochs=int(epochs))
 
     def split(self, train_set: Any) -> tuple[Any, Any]:
         """``(training part, validation part)`` of ``train_set`` (``validation`` set), else
@@ -110,7 +117,7 @@ class Profile:
             "eps_warmup": self.eps_warmup,
             "awp_gamma": self.awp_gamma,
             "awp_warmup": self.awp_warmup,
-            "eval_steps": 10,
+            "eval_steps": _SETUP.eval_steps,
         }
         if isinstance(spec, MethodConfig):
             return AdversarialConfig(AttackSetup(**{k: v for k, v in base.items() if v is not None}), spec)
@@ -138,14 +145,10 @@ class Profile:
         )
 
 
-#: The methods of the chapters, at the released settings (each method's defaults: IKL/GKL α=4,
-#: β=20, CE at T=1, prior at T=4, the released inner attack; TRADES β=6 with its KL attack).
-_METHODS: dict[str, MethodSpec] = {
-    "PGD-AT": ("pgd-at", {}),
-    "TRADES": ("trades", {}),
-    "IKL": ("ikl", {}),
-    "GKL": ("gkl", {}),
-}
+#: The methods of the chapters, keyed by label: every registered method at its released settings (each
+#: method's defaults: IKL/GKL α=4, β=20, CE at T=1, prior at T=4, the released inner attack; TRADES β=6
+#: with its KL attack).
+_METHODS: dict[str, MethodSpec] = {ADVERSARIAL[m].label: (m, {}) for m in ADVERSARIAL.names()}
 
 
 def _released_cifar10_profile(base: Profile) -> Profile:
@@ -175,15 +178,13 @@ PROFILES: dict[str, Profile] = {
         dataset="digits",
         model="small_cnn",
         model_kwargs={"widths": [16, 32, 64]},
-        epsilon=0.2,
         epochs=10,
         methods=_METHODS,
         seeds=(0, 1, 2),
         batch_size=64,
         lr=0.05,
-        attack_steps=5,
-        step_ratio=0.4,
-        eps_warmup=3.0,
+        **{k: _DIGITS[k] for k in ("epsilon", "attack_steps", "step_ratio")},  # the digits threat model
+        eps_warmup=3.0,  # the chapter's ε ramp: 3 of its epochs
         autoattack_subset=120,  # standard AutoAttack costs ~0.25 s per point here: a stated third
         curve_epsilons=(0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3),
         validation=(1137, 300),  # of digits' 1,437 training images: 1,137 to train on, 300 to choose with

@@ -87,8 +87,8 @@ def sweep_profile(profile: Union[str, Profile], method: str, settings: Mapping[s
     base = PROFILES[profile] if isinstance(profile, str) else profile
     if base.validation is None:
         raise ValueError(f"profile {base.name!r} has no validation split: the sweep needs one")
-    return base.replace(methods={ADVERSARIAL[method].label: (method, dict(settings))},
-                        epochs=int(epochs if epochs is not None else base.epochs))
+    prof = base.replace(methods={ADVERSARIAL[method].label: (method, dict(settings))})
+    return prof if epochs is None else prof.with_epochs(epochs)
 
 
 def validate_one(profile: Profile, label: str, seed: int, runs_dir: Union[str, Path],
@@ -158,7 +158,7 @@ def _entry_config(base: Profile, method: str, entry: Mapping[str, Any]) -> dict[
 SPEC = protocol.SweepSpec(
     task="adversarial", registry=ADVERSARIAL, grids=GRIDS, budgets=EPOCH_BUDGETS, tolerance=PLATEAU_TOL,
     plateau="joint", baselines=BASELINES, score="val_pgd", guard="val_clean", guard_drop=CLEAN_DROP, rules=RULES,
-    profiles=PROFILES, run_rows=_run_rows, grid_epochs=lambda p: int(p.epochs), describe=_describe,
+    profiles=PROFILES, run_rows=_run_rows, describe=_describe,
     entry_config=_entry_config, default_workers=default_workers,
 )
 

@@ -3,9 +3,10 @@ compared methods), the chapters' CPU and GPU profiles, and the released CIFAR-10
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
+from gkl.experiments.profile import ExperimentProfile
 from gkl.experiments.sizing import Sizing, distill_sizing
 from gkl.experiments.teachers import TeacherSpec
 from gkl.methods.distill import DistillConfig, distill_config
@@ -15,7 +16,7 @@ __all__ = ["Profile", "CIFAR_TRAIN", "scaled_cifar_train", "GPU_STUDENT_EPOCHS",
 
 
 @dataclass(frozen=True)
-class Profile:
+class Profile(ExperimentProfile):
     """A complete distillation experiment: data, teacher recipe, student, schedule and methods.
 
     Attributes:
@@ -36,8 +37,6 @@ class Profile:
             ``train`` for that method's runs (the tuned student alone's learning rate).
     """
 
-    name: str
-    dataset: str
     teacher_arch: str
     teacher_kwargs: Mapping[str, Any]
     teacher_train: Mapping[str, Any]
@@ -61,10 +60,12 @@ class Profile:
             self.dataset, self.teacher_arch, dict(self.teacher_kwargs), dict(self.teacher_train), self.teacher_augment
         )
 
-    def replace(self, **changes: Any) -> "Profile":
-        d = {f.name: getattr(self, f.name) for f in fields(self)}
-        d.update(changes)
-        return Profile(**d)
+    @property
+    def train_epochs(self) -> int:
+        return int(self.train["epochs"])
+
+    def with_epochs(self, epochs: int) -> "Profile":
+        return self.replace(train={**dict(self.train), "epochs": int(epochs)})
 
 
 def method_config(profile: Profile, method: str) -> DistillConfig:

@@ -76,8 +76,8 @@ RULES = {
 
 def validation_profile(base: Profile, epochs: Optional[int] = None) -> Profile:
     """``base`` evaluated on :data:`VALIDATION` held-out training samples (own cache folder)."""
-    train = dict(base.train) if epochs is None else {**dict(base.train), "epochs": int(epochs)}
-    return base.replace(name=f"{base.name}-val", validation=VALIDATION, train=train)
+    prof = base.replace(name=f"{base.name}-val", validation=VALIDATION)
+    return prof if epochs is None else prof.with_epochs(epochs)
 
 
 def grid_configs(base: Profile, method: str, grids: Optional[Mapping[str, Sequence[Mapping[str, Any]]]] = None
@@ -133,7 +133,7 @@ def _describe(base: Profile) -> dict[str, Any]:
 SPEC = protocol.SweepSpec(
     task="distill", registry=DISTILLERS, grids=GRIDS, budgets=BUDGETS, tolerance=TOLERANCE, plateau="per-method",
     baselines=BASELINES, score="val_acc", rules=RULES, profiles=PROFILES, run_rows=_run_rows,
-    grid_epochs=lambda p: int(p.train["epochs"]), describe=_describe,
+    describe=_describe,
     entry_config=lambda p, m, e: method_config(p, m).replace(**protocol.grid_entry(e)[0]).to_dict(),
 )
 
