@@ -209,7 +209,7 @@ def test_a_method_registered_here_trains_runs_in_the_cli_and_leaves_other_keys_a
         args = build_parser().parse_args(["adversarial", "--method", "half-trades", "--weight", "1/4", "--out", "x"])
         assert (args.method, args.weight) == ("half-trades", 0.25)
         assert main(["adversarial", "--method", "gkl", "--weight", "0.3", "--out", str(tmp_path)]) == 2
-        assert "--weight does not apply to --method gkl" in capsys.readouterr().err
+        assert "--weight does not apply to method gkl" in capsys.readouterr().err
         with_half = prof.replace(methods={**prof.methods, "Half": ("half-trades", {})})
         assert {label: with_half.key(label, 0) for label in prof.methods} == keys
         assert "| Half | CE + 0.5·KL(s_c ‖ s_a) | KL(s_c ‖ s_a), 5 steps" in describe_methods(with_half, 10)

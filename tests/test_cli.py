@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from gkl.cli import main
+from tests.conftest import MLP_S, MLP_T, run_cli
 
 torch.set_num_threads(1)  # small ops: threads only contend on a shared 2-core machine
 
@@ -61,11 +62,11 @@ def test_bad_arguments_give_one_line_errors(run_dir, tmp_path, capsys):
     one_line_error(capsys, ["adversarial", "--epsilon", "abc", "--out", str(tmp_path)], "not a number")
     # a method flag that the chosen method's config lacks
     one_line_error(capsys, ["adversarial", "--method", "ikl", "--gamma", "0.3", "--out", str(tmp_path)],
-                   "--gamma does not apply to --method ikl")
+                   "--gamma does not apply to method ikl")
     one_line_error(capsys, ["adversarial", "--method", "pgd-at", "--beta", "1", "--out", str(tmp_path)],
-                   "--beta does not apply to --method pgd-at")
+                   "--beta does not apply to method pgd-at")
     one_line_error(capsys, ["adversarial", "--method", "trades", "--no-prior", "--out", str(tmp_path)],
-                   "--prior does not apply to --method trades")
+                   "--prior does not apply to method trades")
     one_line_error(capsys, ["evaluate", "--checkpoint", str(tmp_path / "missing.pt")], "not found")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"garbage")
@@ -128,3 +129,64 @@ def test_released_preset_on_a_tiny_cifar_folder(tmp_path, capsys):
     assert "averaged_model" in ck and ck["history"][-1]["awp"] == 1
     assert main(["adversarial", "--dataset", "digits", "--preset", "released", "--out", str(tmp_path / "x")]) == 2
     assert "CIFAR recipe" in capsys.readouterr().err
+
+
+def test_cli_distill_and_errors(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("GKL_RUNS_DIR", str(tmp_path / "runs"))
+    base = ["distill", "--dataset", "digits", "--student", "mnist1d_mlp", "--student-kwargs", json.dumps(MLP_S),
+            "--epochs", "2"]
+    teacher = ["--teacher", "mnist1d_mlp", "--teacher-kwargs", json.dumps(MLP_T)]
+    code, out, err = run_cli(base + teacher + ["--method", "gkl", "--gamma", "0.5", "--out", str(tmp_path / "a")], capsys)
+    assert code == 0, err
+    rows = [json.loads(l) for l in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2] and {"train_loss", "test_acc"} <= set(rows[0])
+    assert (tmp_path / "a" / "checkpoint.pt").is_file()
+    teachers = list((tmp_path / "runs" / "teachers").glob("*/teacher.pt"))
+    assert len(teachers) == 1
+    # the cached teacher file is accepted as --teacher
+    code, _, err = run_cli(base + ["--teacher", str(teachers[0]), "--method", "kd", "--out", str(tmp_path / "b")], capsys)
+    assert code == 0, err
+    # --resume on a finished run is a no-op that keeps the metrics
+    code, _, err = run_cli(base + ["--teacher", str(teachers[0]), "--method", "kd", "--out", str(tmp_path / "b"), "--resume"], capsys)
+    assert code == 0, err
+    assert len((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()) == 2
+
+    bad = [
+        (base + ["--method", "kd", "--out", str(tmp_path / "c")], "needs --teacher"),
+        (base + teacher + ["--method", "kd", "--out", str(tmp_path / "a")], "exists"),
+        (base + ["--teacher", str(tmp_path / "nope.pt"), "--method", "kd", "--out", str(tmp_path / "d")], "does not exist"),
+        (base + ["--teacher", "no_such_arch", "--method", "kd", "--out", str(tmp_path / "d")], "neither a file"),
+        (["distill", "--dataset", "digits", "--student", "nope", "--out", str(tmp_path / "e"), "--method", "none"], "unknown model"),
+        (base + teacher + ["--method", "gkl", "--temperature", "0", "--out", str(tmp_path / "f")], "temperature"),
+        (base + teacher + ["--method", "fitnet", "--out", str(tmp_path / "f")], "invalid choice"),
+        (base + teacher + ["--method", "kd", "--gamma", "0.5", "--out", str(tmp_path / "f")],
+         "--gamma does not apply to method kd"),
+        (base + teacher + ["--method", "ikl", "--gamma", "0.5", "--kd-weight", "1", "--out", str(tmp_path / "f")],
+         "--kd-weight, --gamma do not apply to method ikl"),
+        (base + teacher + ["--method", "gkl", "--prior", "--no-prior", "--out", str(tmp_path / "f")], "not allowed"),
+        (base + teacher + ["--student-kwargs", "{bad", "--method", "kd", "--out", str(tmp_path / "f")], "not valid JSON"),
+        (base + teacher + ["--config", "cifar100/resnet56-resnet20", "--method", "kd", "--out", str(tmp_path / "f")], "is for 'cifar100'"),
+    ]
+    for args, msg in bad:
+        code, _, err = run_cli(args, capsys)
+        assert code == 2, (args, err)
+        assert err.startswith("gkl: error:") and msg in err and len(err.strip().splitlines()) == 1, err
+    # a corrupted teacher file
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(teachers[0].read_bytes()[:100])
+    code, _, err = run_cli(base + ["--teacher", str(broken), "--method", "kd", "--out", str(tmp_path / "g")], capsys)
+    assert code == 2 and "corrupted" in err
+
+
+def test_cli_help_states_the_ikl_defaults(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["distill", "--help"])
+    assert exc.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "ikl: 1 × CE + λ·(1 × soft-label CE + 4 × wMSE), T 4, no class prior (per-sample weights at T2 100)" in out
+    assert "gkl: 1 × CE + λ·(1 × soft-label CE + 4 × wMSE, γ 0.2), T 4, class prior at T2 4" in out
+    # every flag name of the flat config still exists, each says which methods it applies to
+    for flag in ("--alpha", "--beta", "--gamma", "--temperature", "--weight-temperature", "--ce-weight", "--kd-weight",
+                 "--warmup", "--prior", "--no-prior"):
+        assert f" {flag} " in out, flag
+    assert "dkd: TCKD weight; ikl, gkl: weight of the soft-label CE" in out

@@ -1,67 +1,25 @@
 """``python -m gkl adversarial``: adversarial training of one method (see :mod:`gkl.methods.adversarial`).
 
 ``--method`` offers every registered method; the method hyper-parameter flags are generated from the
-registered ``Config`` dataclasses (the union of their fields, help from each field's
-``metadata["help"]``). A flag that the chosen method's config lacks is a one-line error. A config
-field may not share its name with a run option (``--epsilon``, ``--lr``, ...): argparse refuses the
-duplicate when the parser is built.
+registered ``Config`` dataclasses by :class:`~gkl.cli.method_flags.MethodFlags`, as for ``distill``.
+A flag that the chosen method's config lacks is a one-line error. A config field may not share its
+name with a run option (``--epsilon``, ``--lr``, ...): a one-line error when the parser is built.
+
+The attack's defaults are :func:`gkl.methods.adversarial.attack_defaults` of the data set (the
+:class:`~gkl.methods.adversarial.AttackSetup` defaults, with the data set's own), never numbers of
+this module.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from typing import Any
 
 from gkl.cli.common import CLIError, check_positive_int, number, pick
+from gkl.cli.method_flags import MethodFlags
 
 __all__ = ["add_parser", "run"]
-
-
-def _method_fields() -> dict[str, list[tuple[str, dataclasses.Field]]]:
-    """Field name -> ``[(method, field), ...]`` over the registered methods' configs."""
-    from gkl.methods.adversarial import ADVERSARIAL
-
-    fields: dict[str, list[tuple[str, dataclasses.Field]]] = {}
-    for name in ADVERSARIAL.names():
-        for f in dataclasses.fields(ADVERSARIAL[name].Config):
-            fields.setdefault(f.name, []).append((name, f))
-    return fields
-
-
-def _flag_type(f: dataclasses.Field):
-    """``metadata["type"]``, else from the default: a float accepts fractions (``8/255``)."""
-    if "type" in f.metadata:
-        return f.metadata["type"]
-    if isinstance(f.default, float):
-        return number
-    return int if isinstance(f.default, int) else str
-
-
-def _flags(f: dataclasses.Field) -> tuple[str, ...]:
-    """The option strings of a config field: ``metadata["flags"]`` or ``--field-name``."""
-    return tuple(f.metadata.get("flags", ("--" + f.name.replace("_", "-"),)))
-
-
-def _add_method_flags(group, fields: dict[str, list[tuple[str, dataclasses.Field]]]) -> None:
-    """One flag per config field: ``--name`` (``--name``/``--no-name`` for a bool, or the field's
-    ``metadata["flags"]``), typed by its default, ``None`` meaning "the method's default"."""
-    for name, owners in fields.items():
-        first = owners[0][1]
-        helps: dict[str, list[str]] = {}
-        for method, f in owners:
-            helps.setdefault(f.metadata.get("help", name.replace("_", " ")), []).append(f"{method} {f.default}")
-        text = "; ".join(f"{h} [default: {', '.join(d)}]" for h, d in helps.items()).replace("%", "%%")
-        flags = _flags(first)
-        kw: dict[str, Any] = {"dest": name, "default": None, "help": text}
-        if isinstance(first.default, bool):
-            kw["action"] = argparse.BooleanOptionalAction
-        else:
-            kw["type"] = _flag_type(first)
-            if "choices" in first.metadata:
-                kw["choices"] = first.metadata["choices"]
-        group.add_argument(*flags, **kw)
 
 
 def add_parser(sub) -> None:
@@ -81,27 +39,29 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True, help="run folder (metrics.jsonl, checkpoint.pt)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a checkpoint")
-    fields = _method_fields()
-    _add_method_flags(p.add_argument_group("method hyper-parameters (defaults depend on --method)"), fields)
+    method_group = p.add_argument_group("method hyper-parameters (defaults depend on --method)")  # filled last
     g = p.add_argument_group("released recipe options")
     g.add_argument("--awp", type=number, default=None, metavar="GAMMA",
                    help="adversarial weight perturbation of relative size GAMMA (released 0.005)")
-    g.add_argument("--awp-warmup", type=int, default=None, help="first epoch with AWP (default 10)")
+    g.add_argument("--awp-warmup", type=int, default=None, help=f"first epoch with AWP (default {_by_dataset('awp_warmup')})")
     g.add_argument("--ema", type=number, default=None, metavar="DECAY",
                    help="checkpoint averaging: EMA of the per-epoch weights (released 0.9), evaluated at the end")
     g.add_argument("--raw-inputs", action="store_true", default=None,
                    help="feed raw [0, 1] inputs to the model (no normalisation), as released")
     a = p.add_argument_group("attack")
-    a.add_argument("--epsilon", type=number, help="radius (default 0.2 on digits, 8/255 on CIFAR); fractions allowed")
-    a.add_argument("--norm", choices=["linf", "l2"], default="linf")
-    a.add_argument("--attack-steps", type=int, default=None, help="inner steps (default 5 digits, 10 CIFAR)")
+    a.add_argument("--epsilon", type=number, help=f"radius (default {_by_dataset('epsilon')}); fractions allowed")
+    a.add_argument("--norm", choices=["linf", "l2"], default=None, help=f"default {_by_dataset('norm')}")
+    a.add_argument("--attack-steps", type=int, default=None, help=f"inner steps (default {_by_dataset('attack_steps')})")
     a.add_argument("--attack-steps-min", type=int, default=None, help="first-epoch steps of the curriculum")
-    a.add_argument("--step-ratio", type=number, default=None, help="step size as a fraction of epsilon")
+    a.add_argument("--step-ratio", type=number, default=None,
+                   help=f"step size as a fraction of epsilon (default {_by_dataset('step_ratio')})")
     a.add_argument("--eps-schedule", choices=EPS_SCHEDULES, default=None,
                    help="ramp-hold: ramp over --eps-warmup epochs, then hold (default); released-linear: "
                         "eps*epoch/epochs, full eps only in the last epoch (released)")
-    a.add_argument("--eps-warmup", type=number, default=0.0, help="epochs over which epsilon ramps up")
-    a.add_argument("--eval-steps", type=int, default=10, help="PGD steps of the per-epoch robust accuracy")
+    a.add_argument("--eps-warmup", type=number, default=None,
+                   help=f"epochs over which epsilon ramps up (default {_by_dataset('eps_warmup')})")
+    a.add_argument("--eval-steps", type=int, default=None,
+                   help=f"PGD steps of the per-epoch robust accuracy (default {_by_dataset('eval_steps')})")
     o = p.add_argument_group("optimisation")
     o.add_argument("--batch-size", type=int, default=None)
     o.add_argument("--lr", type=number, default=None)
@@ -116,9 +76,20 @@ def add_parser(sub) -> None:
     o.add_argument("--amp", choices=["bf16", "fp16"], default=None, help="mixed precision (GPU runs)")
     o.add_argument("--no-progress", action="store_true")
     o.add_argument("--quiet", action="store_true", help="do not print the per-epoch JSON lines")
-    # field name -> how the error of a flag the chosen method lacks names it
-    shown = {name: "/".join(_flags(owners[0][1])) for name, owners in fields.items()}
-    p.set_defaults(func=run, method_settings=shown)
+    flags = MethodFlags(ADVERSARIAL)
+    flags.add_to(method_group)
+    p.set_defaults(func=run, method_flags=flags)
+
+
+def _by_dataset(name: str) -> str:
+    """``"0.2 on digits, 8/255 elsewhere"``: the default of :class:`AttackSetup` field ``name`` per data set."""
+    from gkl.methods.adversarial import DATASET_ATTACKS, AttackSetup
+
+    def fmt(v: Any) -> str:
+        return "8/255" if v == 8 / 255 else f"{v:g}" if isinstance(v, float) else str(v)
+
+    own = [f"{fmt(s[name])} on {d}" for d, s in DATASET_ATTACKS.items() if name in s]
+    return ", ".join(own + [fmt(getattr(AttackSetup(), name)) + (" elsewhere" if own else "")])
 
 
 # -- run: named steps ---------------------------------------------------------------------------
@@ -139,33 +110,19 @@ def _method_settings(args, recipe: dict[str, Any]) -> dict[str, Any]:
     from gkl.methods.adversarial import ADVERSARIAL
 
     own = {f.name for f in dataclasses.fields(ADVERSARIAL[args.method].Config)}
-    given = {k: getattr(args, k) for k in args.method_settings if getattr(args, k) is not None}
-    wrong = sorted(set(given) - own)
-    if wrong:
-        flags = ", ".join(args.method_settings[k] for k in wrong)
-        its = ", ".join(args.method_settings.get(k, k) for k in sorted(own)) or "none"
-        verb = "does" if len(wrong) == 1 else "do"
-        raise CLIError(f"{flags} {verb} not apply to --method {args.method} (its flags: {its})")
-    return {**{k: v for k, v in recipe.items() if k in own}, **given}
+    return {**{k: v for k, v in recipe.items() if k in own}, **args.method_flags.given(args, args.method)}
 
 
-def _adversarial_config(args, recipe: dict[str, Any], cifar: bool):
-    from gkl.methods.adversarial import AdversarialConfig
+def _adversarial_config(args, recipe: dict[str, Any], cifar: bool = False):
+    """The flags given, else the preset's settings, else the data set's :func:`attack_defaults`
+    (``cifar`` is not read: ``args.dataset`` decides)."""
+    from gkl.methods.adversarial import AdversarialConfig, attack_defaults
+    from gkl.methods.adversarial.base import SETUP_FIELDS
 
-    return AdversarialConfig.for_method(
-        args.method,
-        epsilon=pick(args.epsilon, recipe.get("epsilon"), 8 / 255 if cifar else 0.2),
-        norm=args.norm,
-        attack_steps=pick(args.attack_steps, recipe.get("attack_steps"), 10 if cifar else 5),
-        attack_steps_min=args.attack_steps_min,
-        step_ratio=pick(args.step_ratio, recipe.get("step_ratio"), 0.25 if cifar else 0.4),
-        eps_schedule=pick(args.eps_schedule, recipe.get("eps_schedule")),
-        eps_warmup=args.eps_warmup,
-        awp_gamma=pick(args.awp, recipe.get("awp_gamma")),
-        awp_warmup=pick(args.awp_warmup, recipe.get("awp_warmup")),
-        eval_steps=args.eval_steps,
-        **_method_settings(args, recipe),
-    )
+    flags = {k: getattr(args, k, None) for k in SETUP_FIELDS} | {"awp_gamma": args.awp}
+    defaults = attack_defaults(args.dataset)
+    setup = {k: pick(flags.get(k), recipe.get(k), defaults[k]) for k in SETUP_FIELDS}
+    return AdversarialConfig.for_method(args.method, **setup, **_method_settings(args, recipe))
 
 
 def _train_config(args, recipe: dict[str, Any], cifar: bool):
@@ -196,7 +153,7 @@ def run(args) -> int:
     cifar = args.dataset.startswith("cifar")
     rec = released_recipe(args.dataset, args.method) if args.preset == "released" else \
         {"adversarial": {}, "train": {}, "model": {}}
-    adv = _adversarial_config(args, rec["adversarial"], cifar)
+    adv = _adversarial_config(args, rec["adversarial"])
     train = _train_config(args, rec["train"], cifar)
     model = pick(args.model, rec["model"].get("name"), "preact_resnet18" if cifar else "small_cnn")
     normalize = not pick(args.raw_inputs, rec["model"].get("normalize") is False, False)

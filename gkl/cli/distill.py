@@ -2,58 +2,28 @@
 
 ``--method`` offers every distiller registered in :data:`gkl.methods.distill.DISTILLERS`, and the
 method flags (``--alpha``, ``--weight-temperature``, ``--prior/--no-prior`` ...) are generated from
-the fields of their config dataclasses (help text: the field's ``metadata["help"]``). A flag that the
-chosen method's config lacks is a one-line error (``--gamma does not apply to method kd``).
+the fields of their config dataclasses by :class:`~gkl.cli.method_flags.MethodFlags`, as for
+``adversarial``. A flag that the chosen method's config lacks is a one-line error (``--gamma does not
+apply to method kd``).
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Optional
 
-from gkl.cli.common import CLIError
+from gkl.cli.method_flags import MethodFlags
 
 __all__ = ["add_parser", "run", "method_flags"]
 
 
-def method_flags() -> dict[str, dict[str, Any]]:
-    """The union of the registered methods' config fields: ``dest -> {"kind", "help", "defaults"}``,
-    ``help`` mapping each help text to the methods that share it, ``defaults`` each method's default."""
+def method_flags() -> MethodFlags:
+    """The flags of the registered distillers' config fields (:class:`~gkl.cli.method_flags.MethodFlags`;
+    no defaults in their help: a method starts from its profile setting, see ``--method``)."""
     from gkl.methods.distill import DISTILLERS
 
-    flags: dict[str, dict[str, Any]] = {}
-    for method in DISTILLERS:
-        for f in dataclasses.fields(DISTILLERS[method].Config):
-            kind = type(f.default)
-            spec = flags.setdefault(f.name, {"kind": kind, "help": {}, "defaults": {}})
-            if spec["kind"] is not kind:
-                raise ValueError(f"setting {f.name!r} is a {kind.__name__} for {method} but a "
-                                 f"{spec['kind'].__name__} for {', '.join(spec['defaults'])}")
-            spec["help"].setdefault(f.metadata.get("help", f.name), []).append(method)
-            spec["defaults"][method] = f.default
-    return flags
-
-
-def _flag_help(spec: dict[str, Any]) -> str:
-    """``"dkd: TCKD weight; ikl, gkl: weight of the soft-label CE"`` (the starting values: ``--method``'s help)."""
-    return "; ".join(f"{', '.join(methods)}: {h}" for h, methods in spec["help"].items())
-
-
-def _add_method_flags(p: argparse.ArgumentParser) -> None:
-    for dest, spec in method_flags().items():
-        flag = "--" + dest.replace("_", "-")
-        try:
-            if spec["kind"] is bool:
-                g = p.add_mutually_exclusive_group()
-                g.add_argument(flag, dest=dest, action="store_true", default=None, help=_flag_help(spec))
-                g.add_argument("--no-" + flag[2:], dest=dest, action="store_false", help=f"switch {flag} off")
-            else:
-                p.add_argument(flag, dest=dest, type=spec["kind"], default=None, help=_flag_help(spec))
-        except argparse.ArgumentError:
-            raise ValueError(f"the distillation setting {dest!r} clashes with the command-line flag {flag}") from None
+    return MethodFlags(DISTILLERS, show_defaults=False)
 
 
 def _method_help() -> str:
@@ -94,8 +64,9 @@ def add_parser(sub) -> None:
     p.add_argument("--data-root", default=None, help="folder of CIFAR data")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: automatic)")
     p.add_argument("--progress", action="store_true", help="show progress bars")
-    _add_method_flags(p)
-    p.set_defaults(func=run)
+    flags = method_flags()
+    flags.add_to(p)
+    p.set_defaults(func=run, method_flags=flags)
 
 
 def _json_arg(text: str, name: str) -> dict[str, Any]:
@@ -129,12 +100,7 @@ def _method_config(args, named):
 
     base = named.methods.get(args.method) if named is not None else None
     base = base or DEFAULT_METHOD_CONFIGS.get(args.method) or distill_config(args.method)
-    changes = {k: getattr(args, k) for k in method_flags() if getattr(args, k, None) is not None}
-    own = {f.name for f in dataclasses.fields(base)}
-    foreign = ["--" + k.replace("_", "-") for k in changes if k not in own]
-    if foreign:
-        raise CLIError(f"{', '.join(foreign)} {'does' if len(foreign) == 1 else 'do'} not apply to method {args.method}")
-    return base.replace(**changes)
+    return base.replace(**args.method_flags.given(args, args.method))
 
 
 def _train_settings(args, named) -> dict[str, Any]:

@@ -7,6 +7,10 @@ A *method* is a class with three class attributes:
 * ``Config`` — a dataclass derived from :class:`MethodConfig` holding **only this method's**
   hyper-parameters, so a field added to one method never changes another method's run keys.
 
+Both families declare a config field the same way, with :func:`param` (its default, its ``--flag``
+help, its bounds or choices), and :meth:`MethodConfig.__post_init__` checks every field from that
+declaration: one dialect, one validation style, read by the command line's flag generator too.
+
 :meth:`Registry.register` also sets ``Config.method = name``; a config therefore knows its method,
 and :meth:`Registry.config` builds one from a name and keyword arguments. The CLI's ``--method``
 choices, the chapters' tables and the figure colours all read the registries, so a registered
@@ -17,9 +21,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, ClassVar, Generic, Iterator, Mapping, TypeVar
+from typing import Any, ClassVar, Generic, Iterator, Mapping, Optional, Sequence, TypeVar
 
-__all__ = ["MethodConfig", "Registry", "check_number", "ADVERSARIAL", "DISTILLERS"]
+__all__ = ["MethodConfig", "Registry", "check_number", "check_field", "param", "ADVERSARIAL", "DISTILLERS"]
 
 
 def check_number(value: Any, name: str, low: float = 0.0, strict: bool = False) -> None:
@@ -29,11 +33,55 @@ def check_number(value: Any, name: str, low: float = 0.0, strict: bool = False) 
         raise ValueError(f"{name} must be a finite number {'>' if strict else '>='} {low:g}, got {value!r}")
 
 
+def param(default: Any, help: str, *, low: float = 0.0, strict: bool = False,
+          choices: Optional[Sequence[str]] = None, flag: Optional[str] = None) -> Any:
+    """A config field with its ``--flag`` help and its check (:func:`check_field`).
+
+    The default's type sets both: a ``bool`` makes a switch (``--x/--no-x``), an ``int`` an integer
+    ``>= low``, a ``float`` a finite number ``>= low`` (``> low`` if ``strict``), a ``str`` one of
+    ``choices`` (any text without them). ``flag`` renames the option (default ``--field-name``).
+    """
+    meta: dict[str, Any] = {"help": help, "low": low, "strict": strict}
+    if choices is not None:
+        meta["choices"] = tuple(choices)
+    if flag is not None:
+        meta["flag"] = flag
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def check_field(f: dataclasses.Field, value: Any) -> None:
+    """One-line ``ValueError`` unless ``value`` fits field ``f`` as :func:`param` declared it (a field
+    declared otherwise is checked by its default's type with ``low = 0``; a default of another type,
+    or none, is not checked)."""
+    low = f.metadata.get("low", 0.0)
+    if isinstance(f.default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{f.name} must be True or False, got {value!r}")
+    elif isinstance(f.default, int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{f.name} must be an int >= {low:g}, got {value!r}")
+    elif isinstance(f.default, float):
+        check_number(value, f.name, low, f.metadata.get("strict", False))
+    elif isinstance(f.default, str):
+        choices = f.metadata.get("choices")
+        if not isinstance(value, str) or (choices is not None and value not in choices):
+            allowed = f"one of {', '.join(choices)}" if choices is not None else "a string"
+            raise ValueError(f"{f.name} must be {allowed}, got {value!r}")
+
+
 @dataclasses.dataclass
 class MethodConfig:
-    """Base of every method's hyper-parameter dataclass. ``method`` is set by :meth:`Registry.register`."""
+    """Base of every method's hyper-parameter dataclass. ``method`` is set by :meth:`Registry.register`.
+
+    Every field is checked at construction (:func:`check_field`); a rule that a field's declaration
+    cannot state goes in an override of ``__post_init__`` that also calls this one.
+    """
 
     method: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            check_field(f, getattr(self, f.name))
 
     def to_dict(self) -> dict[str, Any]:
         """``{"method": name, **fields}``: what run keys and checkpoints record."""
@@ -57,8 +105,15 @@ class Registry(Generic[M]):
         self.kind = kind
         self._methods: dict[str, type] = {}
 
-    def register(self, cls: type) -> type:
-        """Class decorator: make ``cls`` known under ``cls.name`` (names are unique)."""
+    def register(self, cls: Optional[type] = None, *, before: Optional[str] = None) -> Any:
+        """Class decorator: make ``cls`` known under ``cls.name`` (names are unique), last in order.
+
+        ``@REGISTRY.register(before="gkl")`` places it before ``gkl`` (if registered) instead: a method
+        whose file imports another's to extend it (IKL, GKL's γ = 1 case) keeps its place in the tables
+        although the method it extends registers first.
+        """
+        if cls is None:
+            return lambda c: self.register(c, before=before)
         name = getattr(cls, "name", None)
         if not isinstance(name, str) or not name:
             raise ValueError(f"{cls.__name__} needs a class attribute 'name'")
@@ -69,6 +124,10 @@ class Registry(Generic[M]):
             raise ValueError(f"{self.kind} method {name!r} is already registered")
         config.method = name
         self._methods[name] = cls
+        if before is not None and before in self._methods and before != name:
+            order = [n for n in self._methods if n != name]
+            order.insert(order.index(before), name)
+            self._methods = {n: self._methods[n] for n in order}
         return cls
 
     def unregister(self, name: str) -> None:

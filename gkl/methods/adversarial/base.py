@@ -14,6 +14,12 @@ configuration of one run (:class:`AdversarialConfig` = setup + the method's own 
 
 The step size is ``step_ratio`` × the current ε.
 
+**Defaults** live here and nowhere else: :class:`AttackSetup`'s field defaults are the CIFAR threat
+model (ε = 8/255, 10 steps of ε/4); :data:`DATASET_ATTACKS` holds what differs for a data set (the small
+``digits``: ε = 0.2, 5 steps of 0.4·ε), and :func:`attack_defaults` merges the two for the command line
+and the profiles. The released recipe (:func:`gkl.methods.adversarial.train.released_recipe`, 5 steps
+of ε/2 on a linear ε ramp) is the authors' run, not a default.
+
 **Adversarial weight perturbation** (``awp_gamma``, released 0.005 from epoch ``awp_warmup`` = 10):
 :mod:`gkl.training.awp`, computed on the full training loss of the method (usable with every method).
 """
@@ -32,7 +38,8 @@ from gkl.methods.adversarial.attack_losses import attack_objective, resolve_atta
 from gkl.methods.registry import ADVERSARIAL, MethodConfig
 from gkl.training import StepOutput
 
-__all__ = ["EPS_SCHEDULES", "AttackSetup", "AdversarialMethod", "DivergenceMethod", "AdversarialConfig"]
+__all__ = ["EPS_SCHEDULES", "DATASET_ATTACKS", "AttackSetup", "AdversarialMethod", "DivergenceMethod",
+           "AdversarialConfig", "attack_defaults"]
 
 EPS_SCHEDULES = ("ramp-hold", "released-linear")
 
@@ -76,6 +83,17 @@ class AttackSetup:
 
 
 SETUP_FIELDS = tuple(f.name for f in dataclasses.fields(AttackSetup))
+
+#: Per data set, the :class:`AttackSetup` settings that differ from its (CIFAR) defaults.
+DATASET_ATTACKS: dict[str, dict[str, Any]] = {
+    "digits": {"epsilon": 0.2, "attack_steps": 5, "step_ratio": 0.4},  # 8x8 images in [0, 1]
+}
+
+
+def attack_defaults(dataset: str) -> dict[str, Any]:
+    """Every :class:`AttackSetup` field's default for ``dataset``: the class's, updated with
+    :data:`DATASET_ATTACKS` (``AttackSetup(**attack_defaults(d))`` is that data set's default setup)."""
+    return {**dataclasses.asdict(AttackSetup()), **DATASET_ATTACKS.get(dataset, {})}
 
 
 class AdversarialMethod:

@@ -1,116 +1,42 @@
-r"""IKL-AT, as released (DKLv2 ``train_dkl_cifar10/100.py``): GKL with :math:`\gamma = 1`.
+r"""IKL-AT, as released (DKLv2 ``train_dkl_cifar10/100.py``): GKL-AT (:mod:`gkl.methods.adversarial.gkl`)
+at the weight exponent :math:`\gamma = 1`,
 
-.. math:: \mathcal{L}_{CE}(o_c, y) + \beta\,\mathrm{wMSE}_\gamma(o_a, o_c) + \alpha\,\mathrm{CE}(s_c, s_a)
+.. math:: \mathcal{L}_{CE}(o_c, y) + \beta\,\mathrm{wMSE}_1(o_a, o_c) + \alpha\,\mathrm{CE}(s_c, s_a)
 
-with :func:`gkl.core.losses.gkl_parts` — weights :math:`u^\gamma u^\gamma` from ``u`` = the class-prior
-row of the label, normalised by the batch's total weight, the gradient of the wMSE reaching **both**
-the adversarial and the clean logits, and the soft-label CE at ``temperature`` :math:`T = 1` (the
-released loss is called without a temperature). Released: :math:`\alpha = 4`, :math:`\beta = 20`.
-Logged terms: ``natural``, ``robust_ce`` (× α), ``robust_wmse`` (× β).
-
-**Class prior** (``use_prior``): row :math:`c` is the mean of :math:`\mathrm{softmax}(o_c / T_p)` over
-the clean training logits of class :math:`c` of one epoch, with ``prior_temperature``
-:math:`T_p = 4` (the released scripts' ``--T`` sets only this temperature), used during the next
-epoch (uniform in epoch 1): :class:`gkl.core.prior.ClassPrior` is updated in :meth:`IKL.observe` and
-rolled at every epoch's end (:meth:`IKL.end_epoch`), all-reduced over DDP ranks. Without the prior,
-per-sample weights from the clean logits at ``weight_temperature``.
-
-The inner attack is ``attack_loss`` (default ``"released"``: see
-:mod:`gkl.methods.adversarial.attack_losses`).
+with GKL-AT's class prior, inner attack and released values (:math:`\alpha = 4`, :math:`\beta = 20`,
+CE at :math:`T = 1`, class prior at :math:`T_p = 4`); its config has no ``gamma`` and the released
+recipe sets none of its settings.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any
 
-from torch import Tensor
-
-from gkl.core.losses import gkl_parts
-from gkl.core.prior import ClassPrior
-from gkl.methods.adversarial.attack_losses import (
-    ATTACK_LOSS_HELP,
-    ATTACK_LOSSES,
-    ATTACK_WORDS,
-    check_attack_loss,
-    resolve_attack_loss,
-)
-from gkl.methods.adversarial.base import DivergenceMethod
-from gkl.methods.registry import ADVERSARIAL, MethodConfig, check_number
+from gkl.methods.adversarial.gkl import GKL, GKLTermsConfig
+from gkl.methods.registry import ADVERSARIAL
 
 __all__ = ["IKL"]
 
 
 @dataclass
-class IKLConfig(MethodConfig):
-    """IKL-AT's hyper-parameters, at the released AT values."""
-
-    alpha: float = field(default=4.0, metadata={"help": "weight α of the soft-label CE"})
-    beta: float = field(default=20.0, metadata={"help": "weight β of the wMSE"})
-    temperature: float = field(default=1.0, metadata={"help": "temperature T of the soft-label CE (released 1)"})
-    weight_temperature: float = field(default=1.0, metadata={
-        "help": "temperature of the per-sample weights without the class prior"})
-    use_prior: bool = field(default=True, metadata={
-        "help": "class-wise global information (the class prior)", "flags": ("--prior",)})
-    prior_temperature: float = field(default=4.0, metadata={
-        "help": "softmax temperature of the class prior (released 4)"})
-    attack_loss: str = field(default="released", metadata={
-        "help": ATTACK_LOSS_HELP, "choices": ATTACK_LOSSES})
-
-    def __post_init__(self) -> None:
-        for name in ("alpha", "beta"):
-            check_number(getattr(self, name), name)
-        for name in ("temperature", "weight_temperature", "prior_temperature"):
-            check_number(getattr(self, name), name, strict=True)
-        check_attack_loss(self.attack_loss)
+class IKLConfig(GKLTermsConfig):
+    """IKL-AT's hyper-parameters: GKL-AT's terms' settings without γ, at the released AT values."""
 
 
-@ADVERSARIAL.register
-class IKL(DivergenceMethod):
-    """IKL adversarial training (see the module docstring)."""
+@ADVERSARIAL.register(before="gkl")  # IKL before GKL in the tables, although this file imports GKL's
+class IKL(GKL):
+    """IKL adversarial training: GKL-AT with γ = 1."""
 
     name = "ikl"
     label = "IKL"
     Config = IKLConfig
 
-    def __init__(self, config: IKLConfig, num_classes: int) -> None:
-        super().__init__(config, num_classes)
-        self.prior: Optional[ClassPrior] = ClassPrior(num_classes, config.prior_temperature) if config.use_prior else None
-
     @classmethod
-    def gamma_of(cls, config: IKLConfig) -> float:
+    def gamma_of(cls, config: GKLTermsConfig) -> float:
         """The weight exponent γ: 1 for IKL."""
         return 1.0
 
-    # -- state: the epoch-ahead class prior ------------------------------------------------------
-    def states(self) -> dict[str, Any]:
-        return {"prior": self.prior} if self.prior is not None else {}
-
-    def observe(self, clean_logits: Tensor, targets: Tensor) -> None:
-        if self.prior is not None:
-            self.prior.update(clean_logits, targets)
-
-    def end_epoch(self) -> None:
-        if self.prior is not None:  # epoch-ahead: this epoch's clean logits weight the next epoch
-            self.prior.roll()
-
-    def weights_prior(self) -> Optional[Tensor]:
-        return self.prior.current if self.prior is not None else None
-
-    def weight_temperature(self) -> float:
-        return self.config.weight_temperature
-
-    # -- the loss ----------------------------------------------------------------------------------
-    def divergence(self, adv_logits: Tensor, clean_logits: Tensor, targets: Tensor) -> dict[str, Tensor]:
-        c, prior, gamma = self.config, self.weights_prior(), self.gamma_of(self.config)
-        parts = gkl_parts(adv_logits, clean_logits, targets if prior is not None else None, prior, gamma=gamma,
-                          temperature=c.temperature, weight_temperature=c.weight_temperature)
-        return {"robust_ce": c.alpha * parts.ce, "robust_wmse": c.beta * parts.wmse}
-
     @classmethod
-    def describe(cls, config: IKLConfig, num_classes: int) -> tuple[str, str]:
-        c = config
-        prior = (f"class prior at T = {c.prior_temperature:g}" if c.use_prior
-                 else f"per-sample weights at T₂ = {c.weight_temperature:g}")
-        loss = f"CE + {c.beta:g}·wMSE(γ = {cls.gamma_of(c):g}, {prior}) + {c.alpha:g}·soft CE at T = {c.temperature:g}"
-        return loss, ATTACK_WORDS[resolve_attack_loss(c.attack_loss, num_classes)]
+    def released_settings(cls, dataset: str) -> dict[str, Any]:
+        return {}  # GKL's γ and prior temperature are not IKL's

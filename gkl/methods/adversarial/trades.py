@@ -7,7 +7,7 @@ r"""TRADES (Zhang et al. 2019): :math:`\mathcal{L}_{CE}(o_c, y) + \beta\,\mathrm
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from torch import Tensor
 
@@ -20,7 +20,7 @@ from gkl.methods.adversarial.attack_losses import (
     resolve_attack_loss,
 )
 from gkl.methods.adversarial.base import DivergenceMethod
-from gkl.methods.registry import ADVERSARIAL, MethodConfig, check_number
+from gkl.methods.registry import ADVERSARIAL, MethodConfig, param
 
 __all__ = ["TRADES"]
 
@@ -29,13 +29,12 @@ __all__ = ["TRADES"]
 class TRADESConfig(MethodConfig):
     """TRADES' hyper-parameters."""
 
-    beta: float = field(default=6.0, metadata={"help": "weight β of the KL term"})
-    attack_loss: str = field(default="kl", metadata={"help": ATTACK_LOSS_HELP,
-                                                      "choices": ATTACK_LOSSES})
+    beta: float = param(6.0, "weight β of the KL term")
+    attack_loss: str = param("kl", ATTACK_LOSS_HELP, choices=ATTACK_LOSSES)
 
     def __post_init__(self) -> None:
-        check_number(self.beta, "beta")
-        check_attack_loss(self.attack_loss)
+        check_attack_loss(self.attack_loss)  # first: its own message for PGD-AT's "label-ce"
+        super().__post_init__()
 
 
 @ADVERSARIAL.register

@@ -13,7 +13,7 @@ method              terms
 ``none``            ``ce`` — the student trained alone (:mod:`gkl.methods.distill.student`)
 ``kd``              ``ce``, ``kd`` (:mod:`gkl.methods.distill.kd`)
 ``dkd``             ``ce``, ``tckd``, ``nckd`` (:mod:`gkl.methods.distill.dkd`)
-``ikl``             ``ce``, ``kd_ce``, ``kd_wmse`` (:mod:`gkl.methods.distill.ikl`)
+``ikl``             ``ce``, ``kd_ce``, ``kd_wmse``: GKL's at γ = 1 (:mod:`gkl.methods.distill.ikl`)
 ``gkl``             ``ce``, ``kd_ce``, ``kd_wmse`` with the weight exponent γ (:mod:`gkl.methods.distill.gkl`)
 ==================  ================================================================================
 
@@ -23,7 +23,7 @@ teacher logits, :math:`s^T = \mathrm{softmax}(o / T)`), and
 (epochs count from 1; ``warmup = 0`` switches it off): :func:`warmup_factor`.
 
 **Adding a distiller** is one file holding a ``Config`` (a :class:`DistillConfig` dataclass with only
-its own hyper-parameters, declared with :func:`param`) and a :class:`Distiller` subclass decorated with
+its own hyper-parameters, declared with :func:`~gkl.methods.registry.param`) and a :class:`Distiller` subclass decorated with
 ``@DISTILLERS.register``, plus one import line in :mod:`gkl.methods.distill`. :func:`build_distiller`,
 :func:`distill_config`, the command line's ``--method`` choices and flags, the run cache and the
 chapters' tables find it through the registry.
@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gkl.methods.registry import DISTILLERS, MethodConfig, check_number
+from gkl.methods.registry import DISTILLERS, MethodConfig, param
 
 __all__ = ["DistillConfig", "Distiller", "param", "warmup_factor", "warmup_text", "build_distiller", "distill_config", "describe"]
 
@@ -55,34 +55,16 @@ def warmup_text(warmup: int) -> tuple[str, str]:
     return ("λ·", f", warm-up {warmup}") if warmup > 0 else ("", "")
 
 
-def param(default: Any, help: str, *, low: float = 0.0, strict: bool = False) -> Any:
-    """A config field with its ``--flag`` help and its check: a ``bool`` default makes a flag
-    (``--x/--no-x``), an ``int`` default an integer ``>= low``, a float a finite number ``>= low``
-    (``> low`` if ``strict``)."""
-    return dataclasses.field(default=default, metadata={"help": help, "low": low, "strict": strict})
-
-
 @dataclasses.dataclass
 class DistillConfig(MethodConfig):
-    """Base of every distiller's config: what all of them share, and the checks of :func:`param`.
+    """Base of every distiller's config: what all of them share (fields declared with :func:`param`,
+    checked by :class:`~gkl.methods.registry.MethodConfig`).
 
     Attributes:
         ce_weight: weight :math:`w_{ce}` of the label cross-entropy.
     """
 
     ce_weight: float = param(1.0, "weight of the label cross-entropy")
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value, low = getattr(self, f.name), f.metadata.get("low", 0.0)
-            if isinstance(f.default, bool):
-                if not isinstance(value, bool):
-                    raise ValueError(f"{f.name} must be True or False, got {value!r}")
-            elif isinstance(f.default, int):
-                if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                    raise ValueError(f"{f.name} must be an int >= {low:g}, got {value!r}")
-            else:
-                check_number(value, f.name, low, f.metadata.get("strict", False))
 
 
 class Distiller(nn.Module):

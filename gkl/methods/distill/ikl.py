@@ -1,113 +1,45 @@
-r"""IKL distillation (Cui et al.): KL's soft-label CE plus the wMSE that, unlike in KL, reaches the student.
-
-With :func:`gkl.gkl_parts` at the weight exponent :math:`\gamma = 1`,
+r"""IKL distillation (Cui et al.): GKL (:mod:`gkl.methods.distill.gkl`) at the weight exponent
+:math:`\gamma = 1`,
 
 .. math:: \texttt{kd\_ce} = \lambda\,\alpha\,\mathrm{CE}(s_m^T, s_n^T), \qquad
-          \texttt{kd\_wmse} = \lambda\,\beta\,\mathrm{wMSE}
+          \texttt{kd\_wmse} = \lambda\,\beta\,\mathrm{wMSE}_1
 
-(plus ``ce``), :math:`\lambda` the warm-up factor. The wMSE weights of a sample come either from its own
-teacher logits, :math:`\mathrm{softmax}(o_m / T_2)`, or, with the class prior on, from the teacher's
-mean soft label of its class over the **previous** epoch (:class:`gkl.ClassPrior` at :math:`T_2`,
-uniform in the first epoch). The prior is collected while the student trains and rolled by
-:meth:`IKL.end_epoch` (:meth:`gkl.ClassPrior.roll`): call it at the end of every training epoch, on
-every rank (:class:`~gkl.methods.distill.objective.DistillObjective` does it for the engine).
+(plus ``ce``): the wMSE weights :math:`u_j u_k` come from the teacher's soft labels at :math:`T_2`, per
+sample or (class prior on) per class over the previous epoch, as in GKL.
 
 The defaults are the released IKL (DKLv1) ones of ``mdistiller/engine/cfg.py`` that its CIFAR-100
-configs keep: no class prior (``GI = False``) and :math:`T_2 = 100`. :class:`IKL` is also the base of
-:class:`~gkl.methods.distill.gkl.GKL`, which adds :math:`\gamma`.
+configs keep: no class prior (``GI = False``) and :math:`T_2 = 100`. Its config has no ``gamma``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Optional
 
-from torch import Tensor, nn
-
-from gkl.core.losses import gkl_parts
-from gkl.core.prior import ClassPrior
-from gkl.methods.distill.base import DistillConfig, Distiller, param, warmup_factor, warmup_text
+from gkl.methods.distill.base import param
+from gkl.methods.distill.gkl import GKL, PRIOR_HELP, GKLTermsConfig
 from gkl.methods.registry import DISTILLERS
 
 __all__ = ["IKLConfig", "IKL"]
 
-PRIOR_HELP = "class-wise prior (global information) instead of per-sample weights softmax(o_m / T2)"
-
 
 @dataclasses.dataclass
-class IKLConfig(DistillConfig):
-    """IKL's hyper-parameters (released-code names: ``alpha`` weights the soft-label CE, ``beta`` the wMSE).
+class IKLConfig(GKLTermsConfig):
+    r"""IKL's hyper-parameters: GKL's terms' settings (no :math:`\gamma`) at the released IKL defaults,
+    no class prior and :math:`T_2 = 100`."""
 
-    Attributes:
-        alpha, beta: weights of the soft-label CE and of the wMSE.
-        temperature: :math:`T` of the soft labels.
-        weight_temperature: :math:`T_2` of the weights / of the class prior (released IKL: 100).
-        prior: weight by the class prior instead of per-sample weights (released IKL: off).
-        warmup: epochs of linear warm-up of the distillation terms.
-    """
-
-    alpha: float = param(1.0, "weight of the soft-label CE")
-    beta: float = param(1.0, "weight of the wMSE")
-    temperature: float = param(4.0, "T of the soft labels", strict=True)
     weight_temperature: float = param(100.0, "T2 of the weights / of the class prior", strict=True)
     prior: bool = param(False, PRIOR_HELP)
-    warmup: int = param(0, "warm-up epochs of the distillation terms")
 
 
-@DISTILLERS.register
-class IKL(Distiller):
-    r"""IKL with :func:`gkl.gkl_parts` at :math:`\gamma = 1`; optional epoch-ahead :class:`gkl.ClassPrior`.
-
-    While the student trains, teacher logits are added to the running prior and the wMSE is weighted
-    by ``prior.current`` (uniform in the first epoch); :meth:`end_epoch` rolls the prior, so the
-    statistics of an epoch weight the next one. The prior is the only state: a checkpoint written
-    after the roll holds the next epoch's prior and empty statistics.
-    """
+@DISTILLERS.register(before="gkl")  # IKL before GKL in the tables, although this file imports GKL's
+class IKL(GKL):
+    r"""IKL: :class:`~gkl.methods.distill.gkl.GKL` with :math:`\gamma = 1`."""
 
     name = "ikl"
     label = "IKL"
     Config = IKLConfig
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, config: IKLConfig, num_classes: int) -> None:
-        super().__init__(student, teacher, config)
-        self.num_classes = num_classes
-        self.prior = ClassPrior(num_classes, config.weight_temperature) if config.prior else None
-
-    @classmethod
-    def build(cls, student: nn.Module, teacher: Optional[nn.Module], config: IKLConfig, num_classes: int) -> "IKL":
-        return cls(student, teacher, config, num_classes)
-
     @property
     def gamma(self) -> float:
         r"""The weight exponent :math:`\gamma`: 1 for IKL."""
         return 1.0
-
-    @classmethod
-    def describe(cls, config: IKLConfig) -> str:
-        c = config
-        gamma = f", γ {c.gamma:g}" if hasattr(c, "gamma") else ""
-        weights = f"class prior at T2 {c.weight_temperature:g}" if c.prior else \
-            f"no class prior (per-sample weights at T2 {c.weight_temperature:g})"
-        lam, tail = warmup_text(c.warmup)
-        return (f"{c.ce_weight:g} × CE + {lam}({c.alpha:g} × soft-label CE + {c.beta:g} × wMSE{gamma}), "
-                f"T {c.temperature:g}, {weights}{tail}")
-
-    def kd_terms(self, student_logits: Tensor, teacher_logits: Tensor, targets: Tensor, epoch: int,
-                 training: bool) -> dict[str, Tensor]:
-        c = self.config
-        prior = None
-        if self.prior is not None:
-            if training:
-                self.prior.update(teacher_logits, targets)  # collected now, used next epoch
-            prior = self.prior.current.to(student_logits.device)  # this epoch's prior
-        parts = gkl_parts(student_logits, teacher_logits, targets, prior, self.gamma, c.temperature, c.weight_temperature)
-        w = warmup_factor(epoch, c.warmup)
-        return {"kd_ce": w * c.alpha * parts.ce, "kd_wmse": w * c.beta * parts.wmse}
-
-    def end_epoch(self) -> None:
-        """Roll the prior: this epoch's (all-reduced) statistics become the next epoch's prior."""
-        if self.prior is not None:
-            self.prior.roll()
-
-    def states(self) -> dict[str, Any]:
-        return {} if self.prior is None else {"prior": self.prior}
