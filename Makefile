@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv assets book slides lint test test-fast bench clean
+.PHONY: venv assets book slides lint test test-fast test-nosite bench clean
 
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,8 +41,13 @@ lint: $(STAMP)
 test: lint book
 	$(BIN)/python -m pytest
 
-# Tests that need no built site (seconds to minutes).
+# The inner loop (about a minute): no slow test (marked `slow`: the chapters run from the wheel, the
+# GPU profiles on fake CIFAR, the device check's dry run, multi-process runs ...), no built site.
 test-fast: lint
+	$(BIN)/python -m pytest -m "not slow and not site"
+
+# Every test that needs no built site, the slow ones included (about 5 minutes on 2 cores).
+test-nosite: lint
 	$(BIN)/python -m pytest -m "not site"
 
 bench: $(STAMP)

@@ -1,8 +1,14 @@
 """Shared test settings and fixtures.
 
-Fixtures: ``digits_data`` (the digits data set, loaded once per session: ``(train, test, info)``)
-and ``step_context`` (a factory of :class:`gkl.training.StepContext` for calling an objective's hooks
-outside the engine).
+Fixtures: ``digits_data`` (the digits data set, loaded once per session: ``(train, test, info)``),
+``step_context`` (a factory of :class:`gkl.training.StepContext` for calling an objective's hooks
+outside the engine) and ``digits_teacher`` (an MLP teacher trained on digits, once per session).
+
+Shared by the distillation tests (``from tests.conftest import ...``): ``DIGITS_TRAIN``, ``MLP_T`` and
+``MLP_S`` (a 2-epoch digits recipe, the teacher's and the student's MLP arguments), and
+``fake_histories`` / ``FakeRun`` (made-up per-epoch histories of two methods and two seeds, and the
+run-result shape the summaries read), ``run_cli`` (``python -m gkl ...`` in-process: exit code, stdout,
+stderr).
 
 Hypothesis: the ``ci`` profile (chosen when the environment variable ``CI`` is set, as ``.ci/run``
 does) is derandomised and keeps no example database, so every CI run draws the same examples; local
@@ -44,3 +50,40 @@ def step_context():
                            steps_per_epoch=steps_per_epoch)
 
     return make
+
+
+DIGITS_TRAIN = dict(epochs=2, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0, seed=0)
+MLP_T = {"hidden": 32, "in_features": 64}
+MLP_S = {"hidden": 8, "in_features": 64}
+
+
+@pytest.fixture(scope="session")
+def digits_teacher():
+    """An MLP teacher (``MLP_T``) trained on digits with ``DIGITS_TRAIN``, once per session."""
+    from gkl.methods.distill.train import train_student
+
+    return train_student("digits", "mnist1d_mlp", MLP_T, DIGITS_TRAIN).model
+
+
+def fake_histories():
+    """Per-epoch histories of ``none`` and ``kd``, two seeds each (``kd`` ahead by 5 points)."""
+    def run(offset):
+        return [{"epoch": e, "test_acc": 0.5 + 0.1 * e + offset, "train_loss": 2.0 / e, "train_ce": 1.0 / e,
+                 "train_kd": 1.0 / e} for e in (1, 2, 3)]
+    return {"none": [run(0.0), run(0.01)], "kd": [run(0.05), run(0.06)]}
+
+
+class FakeRun:
+    """A run result as the summaries read it: only its ``history``."""
+
+    def __init__(self, h):
+        self.history = h
+
+
+def run_cli(args, capsys):
+    """``python -m gkl *args`` in this process: ``(exit code, stdout, stderr)``."""
+    from gkl.cli import main
+
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err

@@ -63,6 +63,7 @@ def test_the_sweep_command_end_to_end_on_a_tiny_profile(tmp_path, monkeypatch):
         S.run_sweep("gpu-released", out=out)
 
 
+@pytest.mark.slow
 def test_a_recorded_configuration_reproduces(tmp_path):
     """Re-run the cheapest recorded grid row (one seed) and compare every epoch's validation numbers.
 

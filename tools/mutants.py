@@ -47,13 +47,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 #: The fast tests of each area, by folder or file under ``gkl/`` (longest match wins; ``-k`` leaves out the slowest).
-_DISTILL_TESTS = ["tests/test_distill.py", "-k", "not parallel_grid and not gpu_profile"]
+_DISTILL_TESTS = ["tests/test_distill_methods.py", "tests/test_distill_training.py", "tests/test_distill_experiments.py",
+                  "tests/test_cli.py::test_cli_distill_and_errors", "tests/test_cli.py::test_cli_help_states_the_ikl_defaults",
+                  "tests/test_method_contract.py", "-k", "not parallel_grid and not gpu_profile"]
 TESTS: dict[str, list[str]] = {
     "gkl/core": ["tests/test_losses.py", "tests/test_losses_properties.py"],
     "gkl/core/prior.py": ["tests/test_prior.py", "tests/test_prior_distributed.py"],
     "gkl/core/dkd.py": _DISTILL_TESTS,  # DKD's loss is tested with its distiller
     "gkl/attacks": ["tests/test_attacks.py"],
-    "gkl/methods/adversarial": ["tests/test_adversarial.py", "tests/test_released_recipe.py"],
+    "gkl/methods/adversarial": ["tests/test_adversarial.py", "tests/test_released_recipe.py", "tests/test_method_contract.py"],
     "gkl/methods/distill": _DISTILL_TESTS,
 }
 

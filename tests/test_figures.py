@@ -1,0 +1,60 @@
+"""Figures of the experiment chapters (gkl.figures.distill) and the chapters' Markdown display
+(gkl.figures.markdown), on tiny inputs.
+
+Part I's figures and the palette: tests/test_viz_theory.py; the AT chapter's: tests/test_adversarial.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from gkl.experiments import distill as distill_mod
+from tests.conftest import FakeRun, fake_histories
+
+
+def test_figures_draw_what_they_are_given():
+    from gkl.figures import distill as vd
+
+    hist = fake_histories()
+    res = {k: [FakeRun(h) for h in hs] for k, hs in hist.items()}
+    rows = distill_mod.summarize(res)
+    fig = vd.accuracy_bars(rows, reference={"teacher": 0.9})
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [b.x[0] for b in bars] == ["none", "kd"] and bars[1].y[0] == pytest.approx(100 * rows[1]["mean"])
+    fig = vd.learning_curves(hist)
+    lines = [t for t in fig.data if t.mode == "lines" and t.visible]
+    assert {t.name for t in lines} == {"none", "kd"}
+    assert list(lines[0].x) == [1, 2, 3]
+    fig = vd.loss_term_curves(hist)
+    assert {t.name for t in fig.data} == {"ce", "kd"}
+    rep = {"acc": 0.8, "ece": 0.05, "bin_conf": [0.5, 0.9], "bin_acc": [0.4, 0.95], "bin_count": [3, 7]}
+    fig = vd.reliability_diagram({"kd": rep})
+    assert "ECE 5.0%" in fig.data[1].name
+    fig = vd.sweep_plot([0.0, 0.5], rows, "γ", "t", {"alone": rows[0]})
+    assert list(fig.data[0].x) == [0.0, 0.5]
+
+
+def test_reported_figures():
+    from gkl import reported
+    from gkl.figures import distill as vd
+
+    fig = vd.reported_kd_bars(reported.load("imagenet_kd"))
+    assert {t.name for t in fig.data} == {"GKL", "ReviewKD", "DKD"}
+    assert "not reproduced" in fig.layout.title.text
+    fig = vd.robustbench_bars(reported.load("robustbench_autoattack"))
+    gkl_aa = [t for t in fig.data if t.name == "GKL"][0]
+    assert list(gkl_aa.y) == [57.13, 67.75, 31.91, 32.52, 39.37]
+    base_aa = [t for t in fig.data if t.name != "GKL"][0]
+    assert list(base_aa.y) == [56.17, 67.31, 30.77, 31.30, 38.83] and "AWP" in base_aa.text[0]
+
+
+def test_show_renders_tables_as_html():
+    from gkl.figures.markdown import markdown_to_html, show
+
+    md = "Some **bold** `x<y`\n\n| a | b |\n|---|---|\n| 1 | **2** |\n\n* one\n* two"
+    html = markdown_to_html(md)
+    assert markdown_to_html("*γ < 1 helps*; *GKL's*, 2 * 3") == "<p><em>γ &lt; 1 helps</em>; <em>GKL's</em>, 2 * 3</p>"
+    assert "<table" in html and "<th>a</th>" in html and "<td><strong>2</strong></td>" in html
+    assert "<code>x&lt;y</code>" in html and html.count("<li>") == 2
+    assert "|---|" not in html
+    r = show(md)
+    assert r._repr_markdown_() == md and r._repr_html_() == html
