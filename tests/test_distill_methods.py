@@ -58,14 +58,15 @@ def _config_id(c) -> str:
 @pytest.mark.parametrize("config", ALL, ids=_config_id)
 def test_teacher_frozen_in_eval_and_gradients_only_to_student(config):
     student, teacher = _nets()
-    d = build_distiller(student, teacher, config, num_classes=5)
+    d = build_distiller(teacher, config, num_classes=5)
     d.train()
+    student.train()  # the student is the engine's: the distiller never sets its mode
     assert d.training and student.training
     assert not teacher.training, "teacher must stay in eval() after .train()"
     assert all(not p.requires_grad for p in teacher.parameters())
     before = {k: v.clone() for k, v in teacher.state_dict().items()}  # BN running stats included
     x, y = _batch()
-    logits, terms = d.forward_train(x, y, epoch=5)
+    logits, terms = d.forward_train(student, x, y, epoch=5)
     assert logits.shape == (12, 5)
     assert "ce" in terms and len(terms) >= 2
     loss = sum(terms.values())
@@ -76,7 +77,7 @@ def test_teacher_frozen_in_eval_and_gradients_only_to_student(config):
         assert torch.equal(v, before[k]), f"teacher buffer {k} changed"
     d.train(True)
     d.eval()
-    assert not student.training and not teacher.training
+    assert student.training and not teacher.training
     d.train()
     assert not teacher.training
 
@@ -84,16 +85,16 @@ def test_teacher_frozen_in_eval_and_gradients_only_to_student(config):
 def test_teacher_output_is_deterministic_eval_mode():
     # Dropout in the teacher would make two calls differ if it were in train mode.
     student, teacher = _nets()
-    d = KD(student, teacher, distill_config("kd")).train()
+    d = KD(teacher, distill_config("kd")).train()
     x, _ = _batch()
     assert torch.equal(d.teacher_logits(x), d.teacher_logits(x))
 
 
 def test_kd_term_is_T2_times_kl():
     student, teacher = _nets()
-    d = KD(student, teacher, distill_config("kd", temperature=3.0, kd_weight=0.9, ce_weight=0.1)).train()
+    d = KD(teacher, distill_config("kd", temperature=3.0, kd_weight=0.9, ce_weight=0.1)).train()
     x, y = _batch()
-    logits, terms = d.forward_train(x, y)
+    logits, terms = d.forward_train(student, x, y)
     with torch.no_grad():
         t = teacher(x)
     assert torch.allclose(terms["kd"], 0.9 * 9.0 * gkl.kl_div(logits, t, 3.0))
@@ -144,10 +145,11 @@ def test_dkd_zero_when_student_equals_teacher_and_warmup():
 
 def test_dkd_warmup_scales_terms():
     student, teacher = _nets()
-    d = DKD(student, teacher, distill_config("dkd", alpha=1.0, beta=8.0, warmup=4)).eval()  # no dropout noise
+    d = DKD(teacher, distill_config("dkd", alpha=1.0, beta=8.0, warmup=4)).eval()
+    student.eval()  # no dropout noise
     x, y = _batch()
-    _, t1 = d.forward_train(x, y, epoch=1)
-    _, t4 = d.forward_train(x, y, epoch=4)
+    _, t1 = d.forward_train(student, x, y, epoch=1)
+    _, t4 = d.forward_train(student, x, y, epoch=4)
     assert torch.allclose(t1["nckd"] * 4, t4["nckd"], rtol=1e-5)
     assert torch.allclose(t1["tckd"] * 4, t4["tckd"], rtol=1e-5)
 
@@ -155,9 +157,9 @@ def test_dkd_warmup_scales_terms():
 def test_gkl_terms_match_package_loss_and_prior_rolls_over():
     student, teacher = _nets()
     cfg = distill_config("gkl", alpha=1.5, beta=4.0, gamma=0.3, temperature=2.0, weight_temperature=3.0, prior=True, warmup=2)
-    d = GKL(student, teacher, cfg, num_classes=5).train()
+    d = GKL(teacher, cfg, num_classes=5).train()
     x, y = _batch()
-    logits, terms = d.forward_train(x, y, epoch=1)
+    logits, terms = d.forward_train(student, x, y, epoch=1)
     with torch.no_grad():
         t = teacher(x)
     uniform = torch.full((5, 5), 0.2)
@@ -170,13 +172,13 @@ def test_gkl_terms_match_package_loss_and_prior_rolls_over():
     p.update(t, y)
     assert torch.allclose(d.prior.current, p.compute())
     assert d.prior.num_samples == 0
-    logits2, terms2 = d.forward_train(x, y, epoch=2)
+    logits2, terms2 = d.forward_train(student, x, y, epoch=2)
     expect2 = gkl.gkl(logits2, t, y, p.compute(), alpha=1.5, beta=4.0, gamma=0.3, temperature=2.0)
     assert torch.allclose(terms2["kd_ce"] + terms2["kd_wmse"], expect2, rtol=1e-5)
     # no accumulation in eval mode
-    d.eval()
+    student.eval()
     n = d.prior.num_samples
-    d.forward_train(x, y, epoch=2)
+    d.forward_train(student, x, y, epoch=2)
     assert d.prior.num_samples == n
     # the prior is the distiller's only state: one object, holding `current` and the statistics
     assert d.states() == {"prior": d.prior}
@@ -186,29 +188,29 @@ def test_gkl_terms_match_package_loss_and_prior_rolls_over():
 def test_gkl_prior_state_roundtrip():
     student, teacher = _nets()
     cfg = distill_config("gkl", gamma=0.5, prior=True)
-    d = GKL(student, teacher, cfg, num_classes=5).train()
+    d = GKL(teacher, cfg, num_classes=5).train()
     x, y = _batch()
-    d.forward_train(x, y)
+    d.forward_train(student, x, y)
     d.end_epoch()
-    d.forward_train(x, y)
+    d.forward_train(student, x, y)
     state = d.states()["prior"].state_dict()
-    d2 = GKL(*_nets(), cfg, num_classes=5)
+    d2 = GKL(_nets()[1], cfg, num_classes=5)
     d2.states()["prior"].load_state_dict(state)
     assert d2.prior.num_samples == d.prior.num_samples
     assert torch.equal(d2.prior.current, d.prior.current)
     assert not torch.allclose(d2.prior.current, torch.full((5, 5), 0.2))
     # methods without a prior have no state besides their modules
-    assert build_distiller(*_nets(), distill_config("gkl", prior=False), 5).states() == {}
-    assert build_distiller(*_nets(), distill_config("kd"), 5).states() == {}
+    assert build_distiller(_nets()[1], distill_config("gkl", prior=False), 5).states() == {}
+    assert build_distiller(_nets()[1], distill_config("kd"), 5).states() == {}
 
 
 def test_ikl_defaults_are_the_released_ikl_and_gamma_is_one():
     # IKL has no γ setting: its weight exponent is 1
     with pytest.raises(ValueError, match="'ikl' has no setting gamma"):
         distill_config("ikl", gamma=0.1)
-    ikl_distiller = build_distiller(*_nets(), distill_config("ikl"), 5)
+    ikl_distiller = build_distiller(_nets()[1], distill_config("ikl"), 5)
     assert type(ikl_distiller) is IKL and ikl_distiller.gamma == 1.0
-    assert build_distiller(*_nets(), distill_config("gkl", gamma=0.3), 5).gamma == 0.3
+    assert build_distiller(_nets()[1], distill_config("gkl", gamma=0.3), 5).gamma == 0.3
     # released IKL (DKLv1) defaults: no class prior, T2 = 100; GKL's: prior on, T2 = 4
     ikl = distill_config("ikl")
     assert (ikl.prior, ikl.weight_temperature) == (False, 100.0)
@@ -224,22 +226,22 @@ def test_ikl_defaults_are_the_released_ikl_and_gamma_is_one():
     with pytest.raises(ValueError, match="warmup must be an int >= 0"):
         distill_config("dkd", warmup=1.5)
     student, teacher = _nets()
-    d = build_distiller(student, teacher, distill_config("gkl", prior=False, gamma=0.0), 5)
+    d = build_distiller(teacher, distill_config("gkl", prior=False, gamma=0.0), 5)
     assert d.prior is None
     x, y = _batch()
-    _, terms = d.forward_train(x, y)
+    _, terms = d.forward_train(student, x, y)
     assert set(terms) == {"ce", "kd_ce", "kd_wmse"}
 
 
 def test_student_alone_needs_no_teacher_and_config_validation():
     student, _ = _nets()
-    d = build_distiller(student, None, {"method": "none"}, 5)
+    d = build_distiller(None, {"method": "none"}, 5)
     assert isinstance(d, StudentAlone)
     x, y = _batch()
-    _, terms = d.forward_train(x, y)
+    _, terms = d.forward_train(student, x, y)
     assert set(terms) == {"ce"}
     with pytest.raises(ValueError, match="needs a teacher"):
-        build_distiller(student, None, distill_config("kd"), 5)
+        build_distiller(None, distill_config("kd"), 5)
     with pytest.raises(ValueError, match="unknown distillation method"):
         distill_config("fitnet")
     with pytest.raises(ValueError, match="temperature"):

@@ -185,14 +185,14 @@ def test_distiller_builds_and_takes_a_step(distiller):
     cfg = distill_config(distiller)
     assert cfg.method == distiller and DISTILLERS.from_dict(cfg.to_dict()) == cfg
     student, teacher = _nets()
-    d = build_distiller(student, teacher, cfg, num_classes=5)
+    d = build_distiller(teacher, cfg, num_classes=5)
     assert isinstance(d, DISTILLERS[distiller])
     teacher_before = {k: v.clone() for k, v in teacher.state_dict().items()}
     student_before = [p.detach().clone() for p in student.parameters()]
     g = torch.Generator().manual_seed(1)
     x, y = torch.randn(12, 8, generator=g), torch.randint(0, 5, (12,), generator=g)
     d.train()
-    logits, terms = d.forward_train(x, y, epoch=1)
+    logits, terms = d.forward_train(student, x, y, epoch=1)
     assert logits.shape == (12, 5) and "ce" in terms
     assert all(t.dim() == 0 and torch.isfinite(t) for t in terms.values())
     opt = torch.optim.SGD(student.parameters(), lr=0.1)

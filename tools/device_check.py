@@ -135,7 +135,7 @@ def _distill_epoch(device: torch.device, dry_run: bool) -> list[dict]:
         teacher = build_model(teacher_name, info.num_classes, **dict(prof.teacher_kwargs)).to(device).eval()
         student = build_model(student_name, info.num_classes, **dict(prof.student_kwargs))
         label = "gkl" if "gkl" in prof.methods else next(iter(prof.methods))
-        objective = DistillObjective(build_distiller(student, teacher, prof.methods[label], info.num_classes))
+        objective = DistillObjective(build_distiller(teacher, prof.methods[label], info.num_classes))
         from gkl.training import TrainConfig, fit
 
         cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05, progress=False, device=str(device), deterministic=False,

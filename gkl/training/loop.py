@@ -48,16 +48,17 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from gkl.training.averaging import make_averaged
-from gkl.training.checkpoint import load_checkpoint, numpy_rng_from_plain, save_checkpoint
-from gkl.training.config import RUNTIME_KEYS, TrainConfig
+from gkl.training.checkpoint import numpy_rng_from_plain, save_checkpoint
+from gkl.training.config import TrainConfig
 from gkl.training.device import get_rng_state, seed_everything, set_rng_state, to_device
 from gkl.training.distributed import all_reduce, gather_objects, init_distributed, rank_device, wrap_model
 from gkl.training.evaluate import eval_indices, evaluate
 from gkl.training.loaders import loader_seed, train_loader
 from gkl.training.metrics import History, append_metrics, rewrite_metrics
-from gkl.training.objective import Objective, StepContext, StepOutput
+from gkl.training.objective import Objective, StepContext, StepOutput, build_trainable
 from gkl.training.optim import lr_factor, make_optimizer
 from gkl.training.precision import autocast, check_finite, make_scaler
+from gkl.training.resume import checkpoint_to_resume
 
 __all__ = ["fit"]
 
@@ -77,6 +78,7 @@ class _Run:
     run_config: dict[str, Any]
     meta: Optional[dict[str, Any]]
     model: nn.Module  # unwrapped
+    extra: nn.ModuleDict  # the objective's own trainable modules (Objective.trainable), usually empty
     train_model: nn.Module  # what loss_terms gets: the model, DDP-wrapped when world > 1
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LambdaLR
@@ -173,20 +175,22 @@ def _setup(
     ckpt_path = out / "checkpoint.pt" if out is not None else None
     metrics_path = out / "metrics.jsonl" if out is not None else None
     run_config = {"train": config.to_dict(), "objective": objective.config()}
-    checkpoint = _checkpoint_to_resume(ckpt_path, run_config, resume, overwrite)
+    checkpoint = checkpoint_to_resume(ckpt_path, run_config, resume, overwrite)
 
     seed_everything(config.seed, deterministic=config.deterministic)
     if not isinstance(model, nn.Module):
         model = model()  # same initial weights on every rank (DDP also broadcasts rank 0's)
         if not isinstance(model, nn.Module):
             raise TypeError("the model factory must return an nn.Module")
+    extra = build_trainable(objective, model, world)  # built before the per-rank re-seed: same on every rank
     seed_everything(config.seed + rank, deterministic=config.deterministic)
     model.to(device)
+    extra.to(device)
     objective.to(device)
 
     sampler, loader = train_loader(train_set, config, rank, world, device)
     steps_per_epoch = max(1, len(loader))
-    optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], config)
+    optimizer = make_optimizer([p for m in (model, extra) for p in m.parameters() if p.requires_grad], config)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(config, steps_per_epoch))
     scaler = make_scaler(config, device)
     averaged = make_averaged(model, config.ema_decay) if config.ema_decay is not None else None
@@ -198,41 +202,10 @@ def _setup(
         eval_set = Subset(test_set, sub) if sub is not None else test_set
     run = _Run(config=config, objective=objective, rank=rank, world=world, device=device, out=out,
                ckpt_path=ckpt_path, metrics_path=metrics_path, run_config=run_config, meta=meta,
-               model=model, train_model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
+               model=model, extra=extra, train_model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                averaged=averaged, sampler=sampler, loader=loader, steps_per_epoch=steps_per_epoch,
                ctx=ctx, eval_set=eval_set, history=History())
     return run, checkpoint
-
-
-def _comparable(cfg: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in cfg.items() if k not in RUNTIME_KEYS}
-
-
-def _checkpoint_to_resume(
-    ckpt_path: Optional[Path], run_config: dict[str, Any], resume: bool, overwrite: bool
-) -> Optional[dict[str, Any]]:
-    """The checkpoint to continue (its config checked against ``run_config``), or ``None``."""
-    if ckpt_path is None or not ckpt_path.exists():
-        return None
-    if not resume:
-        if not overwrite:
-            raise FileExistsError(f"{ckpt_path} exists: pass resume=True to continue it or overwrite=True")
-        return None
-    checkpoint = load_checkpoint(ckpt_path, map_location="cpu")
-    saved = checkpoint.get("config", {})
-    # a field added to TrainConfig after the checkpoint was written counts as its default
-    defaults = TrainConfig().to_dict()
-    a = {"train": _comparable({**defaults, **saved.get("train", {})}), "objective": saved.get("objective", {})}
-    b = {"train": _comparable(run_config["train"]), "objective": run_config["objective"]}
-    if a != b:
-        diff = sorted(
-            f"{part}.{k}"
-            for part in ("train", "objective")
-            for k in set(a[part]) | set(b[part])
-            if a[part].get(k) != b[part].get(k)
-        )
-        raise ValueError(f"cannot resume {ckpt_path}: config differs in {', '.join(diff)}")
-    return checkpoint
 
 
 def _restore(run: _Run, checkpoint: Optional[dict[str, Any]]) -> None:
@@ -249,6 +222,12 @@ def _restore(run: _Run, checkpoint: Optional[dict[str, Any]]) -> None:
     except (RuntimeError, KeyError) as err:
         first = str(err).strip().splitlines()[0]
         raise ValueError(f"checkpoint {run.ckpt_path} holds another model: {first}") from None
+    if len(run.extra):
+        try:
+            run.extra.load_state_dict(checkpoint["trainable"])
+        except (RuntimeError, KeyError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise ValueError(f"checkpoint {run.ckpt_path} lacks the objective's trainable modules: {first}") from None
     run.optimizer.load_state_dict(checkpoint["optimizer"])
     run.scheduler.load_state_dict(checkpoint["scheduler"])
     if "scaler" in checkpoint:
@@ -285,7 +264,7 @@ def _train_step(run: _Run, x: Any, y: Tensor) -> StepOutput:
     run.objective.before_optimizer_step(run.ctx)
     if run.config.grad_clip is not None:
         run.scaler.unscale_(run.optimizer)
-        nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
+        nn.utils.clip_grad_norm_([p for m in (run.model, run.extra) for p in m.parameters()], run.config.grad_clip)
     run.scaler.step(run.optimizer)
     run.scaler.update()
     run.scheduler.step()
@@ -301,6 +280,7 @@ def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     run.sampler.set_epoch(epoch)
     run.loader.generator.manual_seed(loader_seed(config, epoch, run.rank))
     run.model.train()
+    run.extra.train()
     run.objective.start_epoch(epoch, ctx)
     term_sums: dict[str, Tensor] = {}
     correct = torch.zeros((), dtype=torch.float64, device=device)
@@ -388,5 +368,7 @@ def _save(run: _Run, epoch: int, metrics: dict[str, Any]) -> None:
         }
         if run.averaged is not None:
             state["averaged_model"] = run.averaged.state_dict()
+        if len(run.extra):
+            state["trainable"] = run.extra.state_dict()
         save_checkpoint(run.ckpt_path, state)
         append_metrics(run.metrics_path, metrics)

@@ -17,6 +17,9 @@ loss terms of one step; :class:`StepContext` tells it where it is; :class:`StepO
         def states(self):             # objects with state_dict()/load_state_dict() (and .to(device)):
             return {"prior": self.prior}            # moved to the device, saved in the checkpoint
 
+        def trainable(self, model):   # the method's own trainable modules (default: none), trained,
+            return {}                               # optimised and checkpointed with the model
+
         def end_epoch(self, epoch, ctx):            # on every rank: this epoch's prior weights the next
             self.prior.roll()
             return {}
@@ -60,7 +63,7 @@ from torch import Tensor, nn
 
 from gkl.training.config import TrainConfig
 
-__all__ = ["Objective", "StepContext", "StepOutput"]
+__all__ = ["Objective", "StepContext", "StepOutput", "build_trainable"]
 
 
 @dataclass
@@ -99,8 +102,8 @@ class Objective:
     The hooks, in the order :func:`gkl.training.fit` calls them:
 
     1. :meth:`config` — once, first: saved in the checkpoint and compared on resume.
-    2. :meth:`modules` / :meth:`states` — via :meth:`to`, after the model is built: moved to the
-       device (modules frozen in eval mode).
+    2. :meth:`trainable` — once, right after the model is built; then :meth:`modules` /
+       :meth:`states` — via :meth:`to`: moved to the device (modules frozen in eval mode).
     3. On resume only: :meth:`load_state_dict` (which calls :meth:`load_extra_state`), then :meth:`to`
        again.
     4. :meth:`setup` — once, before the first epoch.
@@ -117,6 +120,15 @@ class Objective:
 
     def states(self) -> dict[str, Any]:
         """Stateful helpers with ``state_dict``/``load_state_dict`` (e.g. a :class:`gkl.ClassPrior`)."""
+        return {}
+
+    def trainable(self, model: nn.Module) -> dict[str, nn.Module]:
+        """The method's own trainable modules (e.g. a distiller's regressors), built for ``model``.
+
+        Called once, right after the engine built the model (after seeding, so their initial weights
+        follow the run's seed). The engine moves them to the device, switches them to train mode with
+        the model, puts their parameters in the optimiser after the model's and saves their
+        ``state_dict`` in the checkpoint (``"trainable"``). Default: none."""
         return {}
 
     def setup(self, ctx: StepContext) -> None:
@@ -181,3 +193,14 @@ class Objective:
             if hasattr(s, "to"):
                 s.to(device)
         return self
+
+
+def build_trainable(objective: Objective, model: nn.Module, world: int) -> nn.ModuleDict:
+    """The engine's call of :meth:`Objective.trainable`: the modules in one ``nn.ModuleDict``, checked."""
+    mods = objective.trainable(model) or {}
+    bad = [k for k, m in mods.items() if not isinstance(m, nn.Module)]
+    if bad:
+        raise TypeError(f"Objective.trainable must return nn.Modules; {', '.join(bad)} is not one")
+    if mods and world > 1:
+        raise ValueError("an objective's own trainable modules are not supported with several processes yet")
+    return nn.ModuleDict(mods)

@@ -1,7 +1,7 @@
 r"""What every distiller shares: the :class:`Distiller` base, the :class:`DistillConfig` base, the warm-up,
 and building a distiller (or its config) from a registered name.
 
-A *distiller* (in the style of mdistiller) owns a student and a teacher. The teacher is frozen (no
+A *distiller* (in the style of mdistiller) holds a teacher; the student is the engine's. The teacher is frozen (no
 parameter requires a gradient) and stays in ``eval()`` mode even when ``distiller.train()`` is called.
 :meth:`Distiller.forward_train` returns the student's logits and a dict of **named loss terms**
 whose sum is the training loss, so every term can be logged and plotted. The terms of each method,
@@ -68,11 +68,14 @@ class DistillConfig(MethodConfig):
 
 
 class Distiller(nn.Module):
-    """Base distiller: a student, a frozen teacher in ``eval()``, and named loss terms.
+    """Base distiller: a frozen teacher in ``eval()``, the method's own trainable parts, and named
+    loss terms. The **student is the engine's** (as the model is in adversarial training): the engine
+    builds it after seeding, trains, checkpoints and evaluates it, and hands it to
+    :meth:`forward_train` on every step.
 
     Class attributes (read by the registry and by :func:`build_distiller`): ``name``, ``label``,
-    ``Config``, ``needs_teacher``. Subclasses implement :meth:`kd_terms`; ``distiller(x)`` returns the
-    student's logits.
+    ``Config``, ``needs_teacher``. Subclasses implement :meth:`kd_terms`; a method with trainable
+    parts of its own (FitNet's regressors, CRD's embeddings) builds them in :meth:`trainable_modules`.
     """
 
     name: ClassVar[str] = ""
@@ -81,9 +84,8 @@ class Distiller(nn.Module):
     #: Whether :func:`build_distiller` must be given a teacher (the student trained alone needs none).
     needs_teacher: ClassVar[bool] = True
 
-    def __init__(self, student: nn.Module, teacher: Optional[nn.Module], config: DistillConfig) -> None:
+    def __init__(self, teacher: Optional[nn.Module], config: DistillConfig) -> None:
         super().__init__()
-        self.student = student
         self.teacher = teacher
         self.config = config
         if teacher is not None:
@@ -91,11 +93,30 @@ class Distiller(nn.Module):
                 p.requires_grad_(False)
             teacher.eval()
 
+        #: the method's own trainable modules, filled by :meth:`attach_trainable` (empty for most)
+        self.extra = nn.ModuleDict()
+
     @classmethod
-    def build(cls, student: nn.Module, teacher: Optional[nn.Module], config: DistillConfig,
-              num_classes: int) -> "Distiller":
+    def build(cls, teacher: Optional[nn.Module], config: DistillConfig, num_classes: int) -> "Distiller":
         """The distiller of ``config`` (called by :func:`build_distiller`; override to use ``num_classes``)."""
-        return cls(student, teacher, config)
+        return cls(teacher, config)
+
+    def trainable_modules(self, student: nn.Module) -> dict[str, nn.Module]:
+        """The method's own trainable modules, built for ``student`` (default: none). The engine calls
+        this once, after it built the student (so their initial weights follow the run's seed), moves
+        them to the device, trains them with the student (their parameters join the optimiser) and
+        saves them in the checkpoint. :meth:`kd_terms` reaches them as ``self.extra[name]``."""
+        return {}
+
+    def attach_trainable(self, student: nn.Module) -> dict[str, nn.Module]:
+        """Build :meth:`trainable_modules` for ``student`` and keep them in :attr:`extra` (called by
+        :class:`~gkl.methods.distill.objective.DistillObjective`)."""
+        mods = self.trainable_modules(student)
+        bad = [k for k, m in mods.items() if not isinstance(m, nn.Module)]
+        if bad:
+            raise TypeError(f"{type(self).__name__}.trainable_modules: {', '.join(bad)} is not an nn.Module")
+        self.extra = nn.ModuleDict(mods)
+        return dict(self.extra.items())
 
     @classmethod
     def describe(cls, config: DistillConfig) -> str:
@@ -103,15 +124,12 @@ class Distiller(nn.Module):
         return ", ".join(f"{k} {_fmt(v)}" for k, v in dataclasses.asdict(config).items())
 
     def train(self, mode: bool = True) -> "Distiller":
-        """Set the student's mode; the teacher always stays in ``eval()``."""
+        """Set the trainable parts' mode; the teacher always stays in ``eval()``."""
         self.training = mode
-        self.student.train(mode)
+        self.extra.train(mode)
         if self.teacher is not None:
             self.teacher.eval()
         return self
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.student(x)
 
     def teacher_logits(self, x: Tensor) -> Tensor:
         """Teacher logits under ``no_grad`` (teacher in eval mode)."""
@@ -121,17 +139,16 @@ class Distiller(nn.Module):
         with torch.no_grad():
             return self.teacher(x)
 
-    def forward_train(
-        self, x: Tensor, targets: Tensor, epoch: int = 1, student: Optional[nn.Module] = None
-    ) -> tuple[Tensor, dict[str, Tensor]]:
+    def forward_train(self, student: nn.Module, x: Tensor, targets: Tensor,
+                      epoch: int = 1) -> tuple[Tensor, dict[str, Tensor]]:
         """Student logits and the named loss terms of one batch.
 
         Args:
+            student: the engine's student (maybe its DDP wrapper).
             x, targets: the batch.
             epoch: the current epoch, counting from 1 (drives the warm-up).
-            student: the module to call instead of ``self.student`` (e.g. its DDP wrapper).
         """
-        net = self.student if student is None else student
+        net = student
         logits = net(x)
         terms = {"ce": self.config.ce_weight * F.cross_entropy(logits, targets)}
         if self.teacher is not None:
@@ -168,8 +185,8 @@ def describe(config: DistillConfig) -> str:
     return DISTILLERS[config.method].describe(config)
 
 
-def build_distiller(student: nn.Module, teacher: Optional[nn.Module],
-                    config: Union[DistillConfig, Mapping[str, Any]], num_classes: int) -> Distiller:
+def build_distiller(teacher: Optional[nn.Module], config: Union[DistillConfig, Mapping[str, Any]],
+                    num_classes: int) -> Distiller:
     """The distiller of ``config.method`` (a config or its :meth:`~MethodConfig.to_dict`); a method
     that needs no teacher ignores ``teacher``."""
     if not isinstance(config, DistillConfig):
@@ -177,4 +194,4 @@ def build_distiller(student: nn.Module, teacher: Optional[nn.Module],
     cls = DISTILLERS[config.method]
     if cls.needs_teacher and teacher is None:
         raise ValueError(f"method {config.method!r} needs a teacher")
-    return cls.build(student, teacher if cls.needs_teacher else None, config, num_classes)
+    return cls.build(teacher if cls.needs_teacher else None, config, num_classes)

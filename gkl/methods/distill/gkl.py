@@ -80,15 +80,14 @@ class GKL(Distiller):
     label = "GKL"
     Config = GKLConfig
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, config: GKLTermsConfig, num_classes: int) -> None:
-        super().__init__(student, teacher, config)
+    def __init__(self, teacher: nn.Module, config: GKLTermsConfig, num_classes: int) -> None:
+        super().__init__(teacher, config)
         self.num_classes = num_classes
         self.prior = ClassPrior(num_classes, config.weight_temperature) if config.prior else None
 
     @classmethod
-    def build(cls, student: nn.Module, teacher: Optional[nn.Module], config: GKLTermsConfig,
-              num_classes: int) -> "GKL":
-        return cls(student, teacher, config, num_classes)
+    def build(cls, teacher: Optional[nn.Module], config: GKLTermsConfig, num_classes: int) -> "GKL":
+        return cls(teacher, config, num_classes)
 
     @property
     def gamma(self) -> float:

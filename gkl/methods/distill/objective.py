@@ -61,6 +61,9 @@ class DistillObjective(Objective):
     def states(self) -> dict[str, Any]:
         return self.distiller.states()
 
+    def trainable(self, model: nn.Module) -> dict[str, nn.Module]:
+        return self.distiller.attach_trainable(model)
+
     def end_epoch(self, epoch: int, ctx: StepContext) -> dict[str, float]:
         self.distiller.end_epoch()  # on every rank, before the engine writes the checkpoint
         return {}
@@ -68,7 +71,7 @@ class DistillObjective(Objective):
     def loss_terms(self, model: nn.Module, inputs: Tensor, targets: Tensor, ctx: StepContext) -> StepOutput:
         if self.augment is not None:
             inputs = AUGMENTATIONS[self.augment](inputs)
-        logits, terms = self.distiller.forward_train(inputs, targets, ctx.epoch, student=model)
+        logits, terms = self.distiller.forward_train(model, inputs, targets, ctx.epoch)
         return StepOutput(terms, logits=logits)
 
     def eval_batch(self, module: nn.Module, inputs: Tensor, targets: Tensor, ctx: StepContext) -> dict[str, Tensor]:

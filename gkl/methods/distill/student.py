@@ -28,9 +28,8 @@ class StudentAlone(Distiller):
     Config = StudentAloneConfig
     needs_teacher = False
 
-    def __init__(self, student: nn.Module, teacher: Optional[nn.Module] = None,
-                 config: Optional[DistillConfig] = None) -> None:
-        super().__init__(student, None, config or StudentAloneConfig())
+    def __init__(self, teacher: Optional[nn.Module] = None, config: Optional[DistillConfig] = None) -> None:
+        super().__init__(None, config or StudentAloneConfig())
 
     @classmethod
     def describe(cls, config: DistillConfig) -> str:

@@ -109,8 +109,7 @@ def train_student(
     kwargs = dict(arch_kwargs or {})
     build_kwargs = info.model_kwargs(**kwargs)
     build_model(arch, info.num_classes, **build_kwargs)  # fail early on a bad name/arguments
-    # the distiller needs the student; the engine builds it after seeding, so bind it in the factory
-    distiller = build_distiller(nn.Identity(), teacher if needs_teacher else None, distill, info.num_classes)
+    distiller = build_distiller(teacher if needs_teacher else None, distill, info.num_classes)
     objective = DistillObjective(
         distiller,
         augment,
@@ -121,11 +120,13 @@ def train_student(
     if validation is not None:
         meta["validation"] = validation  # the evaluated set is validation data, not the test set
 
-    def factory() -> nn.Module:
-        distiller.student = build_model(arch, info.num_classes, **build_kwargs)
-        return distiller.student
+    built: list[nn.Module] = []
+
+    def factory() -> nn.Module:  # the engine builds the student after seeding
+        built.append(build_model(arch, info.num_classes, **build_kwargs))
+        return built[-1]
 
     history = fit(factory, objective, train_set, test_set, config, out_dir, resume=resume, meta=meta, stop_after=stop_after)
     if validation is not None:
         history = _as_validation(history)
-    return RunResult(distiller.student.eval(), history, info, Path(out_dir) if out_dir is not None else None)
+    return RunResult(built[-1].eval(), history, info, Path(out_dir) if out_dir is not None else None)
