@@ -39,15 +39,37 @@ def test_grid_neighbours_are_the_one_setting_changes_with_paired_differences():
     assert [s["config_id"] for s in config_scores(rec, "gkl")] == [0, 1, 2]
 
 
-def test_the_sweep_command_end_to_end_on_a_tiny_profile(tmp_path, monkeypatch):
+@pytest.fixture
+def half_trades():
+    """A throw-away AT method (the contract test's), registered for one test."""
+    from tests.test_method_contract import _HalfTRADES
+
+    ADVERSARIAL.register(_HalfTRADES)
+    try:
+        yield _HalfTRADES.name
+    finally:
+        ADVERSARIAL.unregister(_HalfTRADES.name)
+
+
+def test_a_registered_method_without_a_grid_or_a_record_is_a_clear_error(half_trades):
+    with pytest.raises(ValueError, match="has no grid"):
+        S.run_sweep("cpu", out="/nonexistent/never-written.json")
+    with pytest.raises(ValueError, match="is not in the recorded adversarial sweep"):
+        tuned_profile(read_record("adversarial-cpu"))
+
+
+def test_the_sweep_command_end_to_end_on_a_tiny_profile(tmp_path, monkeypatch, half_trades):
+    """A throw-away method with only its class, its registration and a grid entry goes through."""
     monkeypatch.setitem(PROFILES, "tiny", PROFILES["cpu"].replace(
         name="tiny", epochs=1, model_kwargs={"widths": [8, 16]}, validation=(160, 80)))
-    spec = dataclasses.replace(S.SPEC, grids={k: v[:2] for k, v in S.GRIDS.items()}, budgets=(1, 2))
+    grids = {**{k: v[:2] for k, v in S.GRIDS.items()}, half_trades: [{"weight": 0.5}]}
+    spec = dataclasses.replace(S.SPEC, grids=grids, budgets=(1, 2))
     out = tmp_path / "rec.json"
     rec = protocol.run_sweep(spec, "tiny", seeds=(0,), stage="all", workers=1, out=out, command=["sweep"],
                              runs_dir=tmp_path)
-    assert rec["runs"] == len(rec["rows"]) == 4 * 2 + 4 * 2
+    assert rec["runs"] == len(rec["rows"]) == 4 * 2 + 1 + 5 * 2
     assert set(rec["chosen"]) == set(ADVERSARIAL.names()) and rec["epoch_budget"]["chosen"] in (1, 2)
+    assert half_trades in rec["chosen"] and rec["grids"][half_trades][0]["config"]["weight"] == 0.5
     assert rec["strongest_baseline"] in ("pgd-at", "trades")
     stored = read_record(out)
     assert [e["settings"] for e in stored["grids"]["trades"]] == [{"beta": 6.0}, {"beta": 1.0}]
@@ -57,7 +79,8 @@ def test_the_sweep_command_end_to_end_on_a_tiny_profile(tmp_path, monkeypatch):
                                runs_dir=tmp_path)
     assert [r["val_pgd"] for r in again["rows"]] == [r["val_pgd"] for r in stored["rows"]]  # cached, same rows
     prof = tuned_profile(stored, seeds=(0, 1))
-    assert prof.epochs == stored["epoch_budget"]["chosen"] and list(prof.methods) == ["PGD-AT", "TRADES", "IKL", "GKL"]
+    assert prof.epochs == stored["epoch_budget"]["chosen"]
+    assert list(prof.methods) == ["PGD-AT", "TRADES", "IKL", "GKL", "Half-TRADES (test)"]
     assert prof.methods["TRADES"] == ("trades", stored["chosen"]["trades"]["settings"])
     with pytest.raises(ValueError, match="no validation split"):
         S.run_sweep("gpu-released", out=out)
