@@ -62,12 +62,12 @@ def test_the_sweep_command_end_to_end_on_a_tiny_profile(tmp_path, monkeypatch, h
     """A throw-away method with only its class, its registration and a grid entry goes through."""
     monkeypatch.setitem(PROFILES, "tiny", PROFILES["cpu"].replace(
         name="tiny", epochs=1, model_kwargs={"widths": [8, 16]}, validation=(160, 80)))
-    grids = {**{k: v[:2] for k, v in S.GRIDS.items()}, half_trades: [{"weight": 0.5}]}
+    grids = {**{k: v[:2] for k, v in S.GRIDS.items()}, half_trades: [{"weight": 0.5}, {"weight": 1.0}]}
     spec = dataclasses.replace(S.SPEC, grids=grids, budgets=(1, 2))
     out = tmp_path / "rec.json"
     rec = protocol.run_sweep(spec, "tiny", seeds=(0,), stage="all", workers=1, out=out, command=["sweep"],
                              runs_dir=tmp_path)
-    assert rec["runs"] == len(rec["rows"]) == 4 * 2 + 1 + 5 * 2
+    assert rec["runs"] == len(rec["rows"]) == 5 * 2 + 5 * 2
     assert set(rec["chosen"]) == set(ADVERSARIAL.names()) and rec["epoch_budget"]["chosen"] in (1, 2)
     assert half_trades in rec["chosen"] and rec["grids"][half_trades][0]["config"]["weight"] == 0.5
     assert rec["strongest_baseline"] in ("pgd-at", "trades")

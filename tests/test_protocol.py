@@ -4,6 +4,8 @@ the chapters' profile with only its class, its registration and its grid entry."
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -118,13 +120,16 @@ def test_a_throwaway_distiller_reaches_a_sweep_and_the_tuned_profile(throwaway, 
     tiny = PROFILES["cpu"].replace(name="tiny", train_subset=200, train={**PROFILES["cpu"].train, "epochs": 1},
                                    teacher_train={**PROFILES["cpu"].teacher_train, "epochs": 1})
     monkeypatch.setitem(PROFILES, "tiny", tiny)
-    grids = {m: g[:1] for m, g in DS.GRIDS.items()}
-    grids[throwaway] = [{"temperature": 2.0}, {"temperature": 8.0}]
-    spec = DS.SPEC.__class__(**{**DS.SPEC.__dict__, "grids": grids, "budgets": (1, 2)})
+    grids = {m: g[:2] for m, g in DS.GRIDS.items()}
+    grids[throwaway] = [{"temperature": 2.0}]
+    spec = dataclasses.replace(DS.SPEC, grids=grids, budgets=(1, 2))
+    with pytest.raises(ValueError, match="the same number of configurations"):
+        protocol.run_sweep(spec, "tiny", out=tmp_path / "never.json")
+    grids[throwaway].append({"temperature": 8.0})
     old = torch.get_num_threads()
     rec = protocol.run_sweep(spec, "tiny", seeds=(0,), workers=1, out=tmp_path / "rec.json", runs_dir=tmp_path)
     assert torch.get_num_threads() == old
-    assert rec["runs"] == (len(grids) + 1) + 2 * len(grids)  # grid rows + two budgets per method
+    assert rec["runs"] == 2 * len(grids) + 2 * len(grids)  # grid rows + two budgets per method
     assert set(rec["chosen"]) == set(DISTILLERS.names()) and throwaway in rec["chosen"]
     assert rec["grids"][throwaway][1]["config"] == _ThrowawayConfig(temperature=8.0).to_dict()
     assert rec["epoch_budget"]["chosen"] in (1, 2) and rec["strongest_baseline"] in DS.BASELINES

@@ -99,7 +99,7 @@ class SweepSpec:
 
     def methods(self) -> tuple[str, ...]:
         """The methods the sweep tunes: every registered one, in registry order. A registered method
-        without a grid is a one-line error (never silently left out)."""
+        without a grid, or grids of unequal sizes (the equal tuning budget), is a one-line error."""
         missing = [m for m in self.registry.names() if m not in self.grids]
         if missing:
             raise ValueError(f"{self.task} sweep: method {', '.join(map(repr, missing))} has no grid: add its "
@@ -107,6 +107,10 @@ class SweepSpec:
         unknown = [m for m in self.grids if m not in self.registry]
         if unknown:
             raise ValueError(f"{self.task} sweep: grid for unregistered method {', '.join(map(repr, unknown))}")
+        sizes = {m: len(self.grids[m]) for m in self.registry.names()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"{self.task} sweep: every method gets the same number of configurations, got "
+                             + ", ".join(f"{m} {n}" for m, n in sizes.items()))
         return self.registry.names()
 
 
