@@ -5,6 +5,12 @@ The ``.md`` file is the source of a chapter (the site is built from it; the ``.i
 excluded from the Sphinx build).  Colab cannot open a ``.md`` file, so every chapter listed in
 ``_toc.yml`` has a paired ``.ipynb`` beside it, generated here with jupytext.
 
+Colab and Jupyter render plain Markdown + HTML only, so the Markdown cells of the ``.ipynb`` are not
+a copy of the ``.md``: their MyST markup (admonitions, dropdown solutions, ``{doc}``, ``{cite}``,
+``{glue:text}`` ...) is rewritten by ``tools/myst_markdown.py``, with links to the built site, whose
+address lives in ONE place, ``_config.yml`` (``html.baseurl``).  Code cells are copied unchanged.  The
+``.ipynb`` is generated one way: edit the ``.md`` and run ``sync``.
+
 The repository URL lives in ONE place, ``_config.yml`` (``repository.url``).  The first code cell of
 every chapter is the Colab set-up cell, which installs ``gkl`` from that repository
 (``%pip install ... "gkl[...] @ git+<url>"``); ``sync`` rewrites the URL in the ``.md`` when it differs.
@@ -28,6 +34,9 @@ from pathlib import Path
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import myst_markdown  # noqa: E402  (tools/myst_markdown.py)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Pages of _toc.yml that are plain pages, not executable chapters.
@@ -48,6 +57,39 @@ def repo_url(root: Path = ROOT) -> str:
     if not url:
         raise ValueError(f"{root / '_config.yml'} has no repository.url")
     return url.rstrip("/").removesuffix(".git")
+
+
+def site_url(root: Path = ROOT) -> str:
+    """``html.baseurl`` from ``_config.yml`` (the built site), ending in ``/``."""
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    url = (config.get("html") or {}).get("baseurl")
+    if not url:
+        raise ValueError(f"{root / '_config.yml'} has no html.baseurl")
+    return url.rstrip("/") + "/"
+
+
+def page_title(md_path: Path) -> str | None:
+    """The first ``# `` heading of a page."""
+    if not md_path.is_file():
+        return None
+    m = re.search(r"^# (.+?)\s*$", md_path.read_text(encoding="utf-8"), re.MULTILINE)
+    return m.group(1) if m else None
+
+
+def markup_context(md_path: Path, root: Path = ROOT) -> myst_markdown.Context:
+    """What the MyST conversion of one chapter needs: its docname, the site, page titles, citations."""
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    citations = {}
+    for bib in config.get("bibtex_bibfiles") or []:
+        if (root / bib).is_file():
+            citations.update(myst_markdown.read_bibtex(root / bib))
+    return myst_markdown.Context(
+        docname=md_path.resolve().relative_to(root.resolve()).with_suffix("").as_posix(),
+        site_url=site_url(root),
+        titles={page: title for page in planned_pages(root)
+                if (title := page_title(root / f"{page}.md")) is not None},
+        citations=citations,
+    )
 
 
 def _toc_entries(node: dict | list, caption: str | None = None):
@@ -97,7 +139,10 @@ def notebook_text(md_path: Path, root: Path = ROOT) -> str:
     import jupytext
 
     nb = jupytext.read(md_path, fmt="md:myst")
+    ctx = markup_context(md_path, root)
     for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            cell.source = myst_markdown.convert(cell.source, ctx)
         cell["id"] = _cell_id(i, cell)
         if cell.cell_type == "code":
             cell["outputs"] = []
