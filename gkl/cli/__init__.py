@@ -9,7 +9,8 @@ Examples::
     torchrun --nproc_per_node 4 -m gkl adversarial --dataset cifar10 --model wrn34_10 --method gkl ...
 
 ``adversarial`` writes ``OUT/metrics.jsonl`` (one JSON object per epoch, also printed) and
-``OUT/checkpoint.pt`` (every epoch; ``--resume`` continues a killed run). ``evaluate`` prints clean
+``OUT/checkpoint.pt`` (every epoch; ``--resume`` continues a killed run and says so of a finished one;
+a checkpoint there without ``--resume`` or ``--overwrite`` is an error). ``evaluate`` prints clean
 and robust accuracy and saves them as JSON. Bad arguments or inputs end with one line
 ``gkl: error: ...`` on stderr and exit code 2 — never a traceback.
 """
@@ -24,7 +25,9 @@ from gkl.cli.common import CLIError, Parser
 
 __all__ = ["main", "build_parser", "CLIError", "SUBCOMMANDS"]
 
-PROG = "gkl"
+PROG = "gkl"  #: the prefix of error lines (``gkl: error: ...``)
+#: what the usage lines name: the command that runs this CLI (the package installs no ``gkl`` script)
+USAGE_PROG = "python -m gkl"
 
 #: One module per sub-command, each with ``add_parser(subparsers)`` (which sets ``func``).
 SUBCOMMANDS = {"adversarial": adversarial, "evaluate": evaluate, "distill": distill, "bench": bench, "sweep": sweep}
@@ -32,7 +35,7 @@ SUBCOMMANDS = {"adversarial": adversarial, "evaluate": evaluate, "distill": dist
 
 def build_parser() -> Parser:
     """The parser of ``python -m gkl``; built on each call, so registered methods appear in it."""
-    parser = Parser(prog=PROG, description="Generalized KL divergence: training and evaluation.")
+    parser = Parser(prog=USAGE_PROG, description="Generalized KL divergence: training and evaluation.")
     sub = parser.add_subparsers(dest="command", metavar="{" + ",".join(SUBCOMMANDS) + "}", parser_class=Parser)
     sub.required = True
     for module in SUBCOMMANDS.values():

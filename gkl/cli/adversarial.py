@@ -14,9 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
-from gkl.cli.common import CLIError, check_positive_int, number, pick
+from gkl.cli.common import (
+    CLIError,
+    add_run_folder_flags,
+    check_positive_int,
+    check_run_folder,
+    finished_message,
+    model_names,
+    number,
+    pick,
+)
 from gkl.cli.method_flags import MethodFlags
 
 __all__ = ["add_parser", "run"]
@@ -28,7 +38,8 @@ def add_parser(sub) -> None:
     labels = ", ".join(ADVERSARIAL[m].label for m in ADVERSARIAL.names())
     p = sub.add_parser("adversarial", help=f"adversarial training ({labels})")
     p.add_argument("--dataset", choices=["digits", "cifar10", "cifar100"], default="digits")
-    p.add_argument("--model", default=None, help="registered model (default: small_cnn for digits, preact_resnet18 for CIFAR)")
+    p.add_argument("--model", default=None,
+                   help=f"registered model: {model_names()} (default: small_cnn for digits, preact_resnet18 for CIFAR)")
     p.add_argument("--method", choices=ADVERSARIAL.names(), default="gkl")
     p.add_argument("--preset", choices=["released"], default=None,
                    help="released: the authors' DKLv2 recipe for cifar10/cifar100 (WRN-34-10, raw inputs, 200 "
@@ -37,8 +48,7 @@ def add_parser(sub) -> None:
     p.add_argument("--epochs", type=int, default=None, help="default 10 (200 with --preset released)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="run folder (metrics.jsonl, checkpoint.pt)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a checkpoint")
+    add_run_folder_flags(p)
     method_group = p.add_argument_group("method hyper-parameters (defaults depend on --method)")  # filled last
     g = p.add_argument_group("released recipe options")
     g.add_argument("--awp", type=number, default=None, metavar="GAMMA",
@@ -148,6 +158,7 @@ def _train_config(args, recipe: dict[str, Any], cifar: bool):
 
 def run(args) -> int:
     from gkl.methods.adversarial import released_recipe, train_adversarial
+    from gkl.training import is_main_process
 
     _check(args)
     cifar = args.dataset.startswith("cifar")
@@ -157,10 +168,13 @@ def run(args) -> int:
     train = _train_config(args, rec["train"], cifar)
     model = pick(args.model, rec["model"].get("name"), "preact_resnet18" if cifar else "small_cnn")
     normalize = not pick(args.raw_inputs, rec["model"].get("normalize") is False, False)
+    done = check_run_folder(Path(args.out), args.resume, args.overwrite)  # before data and model are built
     printer = None if args.quiet else (lambda m: print(json.dumps(m), flush=True))
     train_adversarial(
         args.dataset, model, adv, train, args.out,
         data_root=args.data_root, train_subset=args.train_subset,
         resume=args.resume, overwrite=args.overwrite, on_epoch=printer, normalize=normalize,
     )
+    if done == train.epochs and is_main_process():  # a finished run: the engine checked its config, trained nothing
+        print(finished_message(args.out, done), flush=True)
     return 0

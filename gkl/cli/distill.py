@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Optional
 
+from gkl.cli.common import add_run_folder_flags, check_run_folder, finished_message, model_names
 from gkl.cli.method_flags import MethodFlags
 
 __all__ = ["add_parser", "run", "method_flags"]
@@ -43,18 +44,18 @@ def add_parser(sub) -> None:
     p = sub.add_parser("distill", help="knowledge distillation (" + ", ".join(
         DISTILLERS[m].label for m in DISTILLERS if DISTILLERS[m].needs_teacher) + ")")
     p.add_argument("--dataset", required=True, choices=["mnist1d", "digits", "cifar100"], help="data set")
-    p.add_argument("--teacher", help="teacher.pt file, or an architecture name to train (and cache) a teacher")
+    p.add_argument("--teacher", help="teacher.pt file, or a registered model to train (and cache) as the teacher: "
+                                     f"{model_names()}")
     p.add_argument("--teacher-kwargs", default="{}", help="JSON arguments of the teacher architecture")
     p.add_argument("--teacher-epochs", type=int, default=None, help="epochs of a teacher trained here (default: --epochs)")
-    p.add_argument("--student", required=True, help="student architecture (registered model name)")
+    p.add_argument("--student", required=True, help=f"student architecture, a registered model: {model_names()}")
     p.add_argument("--student-kwargs", default="{}", help='JSON arguments of the student, e.g. \'{"width": 8}\'')
     p.add_argument("--method", default="kd", choices=list(DISTILLERS.names()), help=_method_help())
     p.add_argument("--config", default=None, help="named released configuration, e.g. cifar100/resnet32x4-resnet8x4")
     p.add_argument("--epochs", type=int, default=None, help="training epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder (metrics.jsonl, checkpoint.pt)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--overwrite", action="store_true", help="start afresh even if --out holds a checkpoint")
+    add_run_folder_flags(p)
     p.add_argument("--lr", type=float, default=None, help="learning rate")
     p.add_argument("--batch-size", type=int, default=None, help="batch size")
     p.add_argument("--weight-decay", type=float, default=None, help="weight decay")
@@ -161,6 +162,8 @@ def run(args) -> int:
     named = _named_profile(args)
     config = _method_config(args, named)
     train = _train_settings(args, named)
+    out = Path(args.out)
+    done = check_run_folder(out, args.resume, args.overwrite)  # before a teacher is trained
     student_kwargs = _json_arg(args.student_kwargs, "--student-kwargs")
     if named is not None and args.student == named.student_arch and not student_kwargs:
         student_kwargs = dict(named.student_kwargs)
@@ -174,9 +177,6 @@ def run(args) -> int:
             raise ValueError(f"method {config.method!r} needs --teacher (a teacher.pt file or an architecture)")
         teacher, teacher_hash = _teacher(args, named, train, info.num_classes)
 
-    out = Path(args.out)
-    if (out / "checkpoint.pt").exists() and not (args.resume or args.overwrite):
-        raise ValueError(f"{out / 'checkpoint.pt'} exists: pass --resume to continue it or --overwrite")
     if args.overwrite and (out / "checkpoint.pt").exists():
         (out / "checkpoint.pt").unlink()
     result = train_student(
@@ -184,6 +184,9 @@ def run(args) -> int:
         augment=args.augment, train_subset=args.train_subset, out_dir=out, resume=args.resume,
         progress=args.progress, device=args.device, data_root=args.data_root,
     )
+    if done == train["epochs"]:  # a finished run: the engine checked its config, trained nothing
+        print(finished_message(out, done))
+        return 0
     last = result.history[-1]
     print(f"epoch {last['epoch']}: train_loss {last['train_loss']:.4f}, test_acc {last['test_acc']:.4f} -> {out}")
     return 0
