@@ -70,6 +70,7 @@ def test_the_sweep_command_end_to_end_on_a_tiny_profile(tmp_path, monkeypatch, h
     assert rec["runs"] == len(rec["rows"]) == 5 * 2 + 5 * 2
     assert set(rec["chosen"]) == set(ADVERSARIAL.names()) and rec["epoch_budget"]["chosen"] in (1, 2)
     assert half_trades in rec["chosen"] and rec["grids"][half_trades][0]["config"]["weight"] == 0.5
+    assert {p.name for p in (tmp_path / "adversarial").iterdir()} == {"tiny-val"}  # the one cache convention
     assert rec["strongest_baseline"] in ("pgd-at", "trades")
     stored = read_record(out)
     assert [e["settings"] for e in stored["grids"]["trades"]] == [{"beta": 6.0}, {"beta": 1.0}]

@@ -112,6 +112,8 @@ def test_a_registered_method_without_a_grid_or_a_record_is_a_clear_error(throwaw
         DS.run_sweep("cpu", out="/nonexistent/never-written.json")
     with pytest.raises(ValueError, match="'throwaway' is not in the recorded distill sweep"):
         DS.tuned_profile("cpu")
+    with pytest.raises(ValueError, match="not a distill one"):
+        DS.tuned_profile(read_record("adversarial-cpu"))
 
 
 def test_a_throwaway_distiller_reaches_a_sweep_and_the_tuned_profile(throwaway, tmp_path, monkeypatch):
@@ -133,8 +135,28 @@ def test_a_throwaway_distiller_reaches_a_sweep_and_the_tuned_profile(throwaway, 
     assert set(rec["chosen"]) == set(DISTILLERS.names()) and throwaway in rec["chosen"]
     assert rec["grids"][throwaway][1]["config"] == _ThrowawayConfig(temperature=8.0).to_dict()
     assert rec["epoch_budget"]["chosen"] in (1, 2) and rec["strongest_baseline"] in DS.BASELINES
-    prof = DS.tuned_profile("tiny", seeds=(0,), record=read_record(tmp_path / "rec.json"))
+    prof = DS.tuned_profile(tmp_path / "rec.json", seeds=(0,))
     assert list(prof.methods) == list(DISTILLERS.names()) and prof.methods[throwaway].method == throwaway
     again = protocol.run_sweep(spec, "tiny", seeds=(0,), stage="epochs", workers=1, out=tmp_path / "rec.json",
                                runs_dir=tmp_path)
     assert again["reused_rows"] == 2 * len(grids) and again["rows"] == rec["rows"]  # kept, not re-trained
+
+
+def test_both_tasks_cache_runs_by_one_convention(tmp_path):
+    """runs_dir / task / profile / <method>-s<seed>-<key>, for the chapters' runs and the sweeps' alike."""
+    import re
+
+    from gkl.experiments.adversarial import PROFILES as AT_PROFILES
+    from gkl.experiments.adversarial.runs import _run_dir
+    from gkl.experiments.distill.runs import run_dir
+
+    at = AT_PROFILES["cpu"]
+    d = PROFILES["cpu"]
+    folders = {
+        "adversarial/cpu/gkl-s3-": _run_dir(tmp_path, at, "GKL", 3),
+        "distill/mnist1d-cpu/gkl-s3-": run_dir(d, d.methods["gkl"], 3, tmp_path, "t"),
+        "distill/mnist1d-cpu-val/kd-s0-": run_dir(DS.validation_profile(d), d.methods["kd"], 0, tmp_path, "t"),
+    }
+    for prefix, folder in folders.items():
+        rel = folder.relative_to(tmp_path).as_posix()
+        assert rel.startswith(prefix) and re.fullmatch(r"[0-9a-f]{12,16}", rel[len(prefix):]), rel

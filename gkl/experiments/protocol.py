@@ -43,7 +43,7 @@ from gkl.experiments.record import compute_s, read_record, recorded_path, same_n
 from gkl.methods.registry import Registry
 
 __all__ = ["SweepSpec", "RUN_FIELDS", "grid_entry", "config_scores", "choose_configs", "budget_means",
-           "plateau_budget", "strongest_baseline", "run_sweep", "chosen_entries", "curves"]
+           "plateau_budget", "strongest_baseline", "run_sweep", "load_record", "chosen_entries", "curves"]
 
 #: What identifies one run of a sweep (a run in two stages, e.g. the grid's budget, counts once).
 RUN_FIELDS = ("method", "config_id", "seed", "epochs")
@@ -257,6 +257,22 @@ def run_sweep(spec: SweepSpec, profile: str = "cpu", seeds: Sequence[int] = (0, 
     written = write_record(path, rows, command=list(command), grids=grids, extra=record)
     written["path"] = str(path)
     return written
+
+
+def load_record(task: str, record: Union[str, Path, Mapping[str, Any]]) -> dict[str, Any]:
+    """A task's recorded sweep: ``record`` is the record itself, a path to one, or a profile name
+    (``"cpu"``: the package's ``recorded/<task>-cpu.json``). A record of another task is an error."""
+    if isinstance(record, Mapping):
+        rec = dict(record)
+    elif isinstance(record, str) and not Path(record).suffix:
+        rec = read_record(f"{task}-{record}")
+    else:
+        rec = read_record(record)
+    if rec.get("task", task) != task:
+        raise ValueError(f"this is a recorded {rec['task']} sweep, not a {task} one")
+    if "epoch_budget" not in rec:
+        raise ValueError(f"the recorded {task} sweep has no epoch budget: run its 'epochs' stage")
+    return rec
 
 
 def chosen_entries(record: Mapping[str, Any], methods: Sequence[str], where: str = "") -> dict[str, Mapping[str, Any]]:

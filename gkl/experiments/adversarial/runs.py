@@ -1,7 +1,8 @@
 """Runs of the adversarial-training experiment: train, evaluate (PGD, AutoAttack, PGD vs ε), cache.
 
-A run's folder is ``runs_dir / "adversarial-<profile>" / <label> / seed<k>``; its ``result.json`` is
-reused while its key (:meth:`Profile.key`) is unchanged.
+A run's folder is ``runs_dir / "adversarial" / <profile> / <method>-s<seed>-<key>``
+(:func:`gkl.experiments.cache.run_folder`, the key :meth:`Profile.key`); its ``result.json`` is reused
+while the key is unchanged.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from torch import nn
 from gkl.attacks import accuracy_vs_epsilon, robustness
 from gkl.data import get_dataset
 from gkl.experiments.adversarial.profiles import PROFILES, Profile
-from gkl.experiments.cache import read_result
+from gkl.experiments.cache import read_result, run_folder
 from gkl.experiments.runner import default_workers, run_parallel
 from gkl.methods.adversarial import load_trained, train_adversarial
 from gkl.training import default_runs_dir
@@ -28,7 +29,8 @@ __all__ = ["Experiment", "aa_points", "run_one", "run_experiment"]
 
 
 def _run_dir(runs_dir: Path, profile: Profile, label: str, seed: int) -> Path:
-    return runs_dir / f"adversarial-{profile.name}" / label.lower() / f"seed{seed}"
+    return run_folder(runs_dir, "adversarial", profile.name, profile.adversarial_config(label).name, seed,
+                      profile.key(label, seed))
 
 
 def aa_points(profile: Profile, n_test: int, seed: int) -> torch.Tensor:

@@ -8,7 +8,8 @@ registry's labels (``"GKL"``), which name the runs, tables and figures.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Mapping, Sequence, Union
 
 from gkl.experiments import protocol, smoke
 from gkl.experiments.adversarial.profiles import PROFILES, Profile
@@ -32,12 +33,15 @@ def config_scores(record: Mapping[str, Any], method: str) -> list[dict[str, Any]
              **s["means"]} for s in protocol.config_scores(record["rows"], method, ("val_pgd", "val_clean"))]
 
 
-def tuned_profile(record: Mapping[str, Any], seeds: Sequence[int] = (0, 1, 2, 3, 4), **changes: Any) -> Profile:
-    """The sweep's profile with every registered method at its chosen configuration and the chosen
-    epoch budget, for the final test evaluation (``changes``: e.g. the AutoAttack subset). Built from
-    the record, so a re-recorded sweep changes what the chapter trains without a code edit; a
-    registered method the record lacks is a one-line error. With ``GKL_SMOKE`` set, the profile is
-    shrunk to a smoke run (:mod:`gkl.experiments.smoke`)."""
+def tuned_profile(record: Union[str, Path, Mapping[str, Any]] = "cpu", seeds: Sequence[int] = (0, 1, 2, 3, 4),
+                  **changes: Any) -> Profile:
+    """The chapter's profile built from a recorded sweep (``record``: a profile name such as ``"cpu"``,
+    a path or the record; :func:`gkl.experiments.protocol.load_record`): every registered method at
+    its chosen configuration, the chosen epoch budget, ``seeds``, for the final test evaluation, with
+    ``changes`` (e.g. the AutoAttack subset). A re-recorded sweep changes what the chapter trains
+    without a code edit; a registered method the record lacks is a one-line error. With ``GKL_SMOKE``
+    set, the profile is shrunk to a smoke run (:mod:`gkl.experiments.smoke`)."""
+    record = protocol.load_record("adversarial", record)
     base = PROFILES[record["profile"]]
     entries = protocol.chosen_entries(record, ADVERSARIAL.names(), f"for profile {base.name!r}")
     methods = {label(m): (m, dict(e["settings"])) for m, e in entries.items()}
@@ -52,10 +56,12 @@ CHAPTER_AA_POINTS = 36
 CHAPTER_CURVE_EPSILONS = (0.0, 0.1, 0.2, 0.3)
 
 
-def chapter_profile(record: Mapping[str, Any], seeds: Sequence[int] = (0, 1, 2, 3, 4)) -> Profile:
+def chapter_profile(record: Union[str, Path, Mapping[str, Any]] = "cpu", seeds: Sequence[int] = (0, 1, 2, 3, 4)
+                    ) -> Profile:
     """The profile the adversarial chapter trains and evaluates (and later pages read back from the
     run cache): :func:`tuned_profile` with the chapter's AutoAttack subset and curve radii, evaluated
     only after the last epoch."""
+    record = protocol.load_record("adversarial", record)
     return tuned_profile(record, seeds=seeds, autoattack_subset=CHAPTER_AA_POINTS, autoattack_rotate=True,
                          curve_epsilons=CHAPTER_CURVE_EPSILONS, eval_every=int(record["epoch_budget"]["chosen"]))
 

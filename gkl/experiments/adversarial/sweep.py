@@ -31,7 +31,7 @@ import torch
 from gkl.data import get_dataset
 from gkl.experiments import protocol
 from gkl.experiments.adversarial.profiles import PROFILES, Profile
-from gkl.experiments.cache import read_result
+from gkl.experiments.cache import read_result, run_folder
 from gkl.experiments.runner import default_workers, run_parallel
 from gkl.methods.adversarial import ADVERSARIAL, train_adversarial
 from gkl.training import default_runs_dir
@@ -98,7 +98,7 @@ def validate_one(profile: Profile, label: str, seed: int, runs_dir: Union[str, P
 
     ``threads`` pins torch's CPU threads (1: results independent of what else runs)."""
     key = profile.key(label, seed)
-    out = Path(runs_dir) / f"adversarial-sweep-{profile.name}" / key
+    out = run_folder(runs_dir, "adversarial", f"{profile.name}-val", profile.adversarial_config(label).name, seed, key)
     cached = read_result(out / "result.json", key)
     if cached is not None and "curves" in cached:
         return cached

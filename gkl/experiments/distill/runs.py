@@ -1,7 +1,7 @@
 """Cached student runs of a :class:`~gkl.experiments.distill.profiles.Profile`: one run, or a grid of
 methods × seeds trained in parallel processes.
 
-A run's folder is ``runs_dir/distill/<profile>/<method>-s<seed>-<key>``, the key hashing every setting
+A run's folder is ``runs_dir/distill/<profile>/<method>-s<seed>-<key>`` (:func:`gkl.experiments.cache.run_folder`), the key hashing every setting
 that changes its result (:func:`gkl.experiments.cache.run_key`), among them the method's own config
 (``config.to_dict()``): a field added to one method's config never changes another method's runs.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
 
-from gkl.experiments.cache import finished, run_key
+from gkl.experiments.cache import finished, run_folder, run_key
 from gkl.experiments.distill.profiles import Profile
 from gkl.experiments.runner import default_workers, run_parallel
 from gkl.experiments.teachers import get_teacher
@@ -40,8 +40,7 @@ def run_dir(profile: Profile, config: DistillConfig, seed: int, root: Union[str,
     }
     if profile.validation is not None:  # only then: the keys of test-set runs stay what they were
         settings["validation"] = profile.validation
-    key = run_key(settings, length=12)
-    return Path(root) / "distill" / profile.name / f"{config.method}-s{seed}-{key}"
+    return run_folder(root, "distill", profile.name, config.method, seed, run_key(settings, length=12))
 
 
 def run_method(

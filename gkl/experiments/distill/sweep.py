@@ -29,7 +29,6 @@ import torch
 from gkl.experiments import protocol, smoke
 from gkl.experiments.distill.profiles import PROFILES, Profile, method_config
 from gkl.experiments.distill.runs import _run_cached, run_method
-from gkl.experiments.record import read_record
 from gkl.experiments.runner import run_parallel
 from gkl.methods.distill import DISTILLERS, DistillConfig
 
@@ -142,22 +141,22 @@ SPEC = protocol.SweepSpec(
 run_sweep = partial(protocol.run_sweep, SPEC)
 
 
-def tuned_profile(profile: str = "cpu", seeds: Sequence[int] = (0, 1, 2, 3, 4),
-                  record: Optional[Union[str, Path, Mapping[str, Any]]] = None) -> Profile:
-    """The chapters' profile built from the recorded sweep: every registered method at its chosen
-    configuration (and training changes), the chosen epoch budget, ``seeds``, evaluated on the **test**
-    set. A registered method the record lacks is a one-line error. With ``GKL_SMOKE`` set, the profile
-    is shrunk to a smoke run (:mod:`gkl.experiments.smoke`)."""
-    rec = dict(record) if isinstance(record, Mapping) else read_record(record if record is not None else f"distill-{profile}")
-    base = PROFILES[rec.get("profile", profile)]
-    if "epoch_budget" not in rec:
-        raise ValueError("the recorded sweep has no epoch budget: run its 'epochs' stage")
+def tuned_profile(record: Union[str, Path, Mapping[str, Any]] = "cpu", seeds: Sequence[int] = (0, 1, 2, 3, 4),
+                  **changes: Any) -> Profile:
+    """The chapters' profile built from a recorded sweep (``record``: a profile name such as ``"cpu"``,
+    a path or the record; :func:`gkl.experiments.protocol.load_record`): every registered method at
+    its chosen configuration (and training changes), the chosen epoch budget, ``seeds``, evaluated on
+    the **test** set, with ``changes``. A registered method the record lacks is a one-line error. With
+    ``GKL_SMOKE`` set, the profile is shrunk to a smoke run (:mod:`gkl.experiments.smoke`)."""
+    rec = protocol.load_record("distill", record)
+    base = PROFILES[rec["profile"]]
     entries = protocol.chosen_entries(rec, DISTILLERS.names(), f"for profile {base.name!r}")
     methods = {m: DISTILLERS.from_dict(e["config"]) for m, e in entries.items()}
     overrides = {m: dict(e["train"]) for m, e in entries.items() if e.get("train")}
     # a checkpoint every 10 epochs, not every epoch: results are the same, a killed run loses < 10 epochs
     train = {**dict(base.train), "epochs": int(rec["epoch_budget"]["chosen"]), "checkpoint_every": 10}
-    tuned = base.replace(methods=methods, train=train, train_overrides=overrides, seeds=tuple(int(s) for s in seeds))
+    tuned = base.replace(methods=methods, train=train, train_overrides=overrides, seeds=tuple(int(s) for s in seeds),
+                         **changes)
     return smoke.distill(tuned)  # unchanged unless GKL_SMOKE is set (gkl.experiments.smoke)
 
 
