@@ -29,7 +29,7 @@ import torch
 from gkl.experiments import protocol, smoke
 from gkl.experiments.distill.profiles import PROFILES, Profile, method_config
 from gkl.experiments.distill.runs import _run_cached, run_method
-from gkl.experiments.runner import run_parallel
+from gkl.experiments.runner import default_workers, run_parallel
 from gkl.methods.distill import DISTILLERS, DistillConfig
 
 __all__ = ["VALIDATION", "BUDGETS", "TOLERANCE", "GRID_SIZE", "GRIDS", "BASELINES", "RULES", "SPEC",
@@ -134,6 +134,7 @@ SPEC = protocol.SweepSpec(
     baselines=BASELINES, score="val_acc", rules=RULES, profiles=PROFILES, run_rows=_run_rows,
     describe=_describe,
     entry_config=lambda p, m, e: method_config(p, m).replace(**protocol.grid_entry(e)[0]).to_dict(),
+    default_workers=default_workers,  # one thread per run: the numbers do not depend on how many run at once
 )
 
 #: ``run_sweep(profile="cpu", seeds=(0, 1), stage="all", workers=None, device=None, out=None, command=(),
