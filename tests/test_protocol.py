@@ -12,6 +12,7 @@ import torch
 from gkl.experiments import protocol
 from gkl.experiments.distill import sweep as DS
 from gkl.experiments.distill.profiles import PROFILES
+from gkl.experiments.profile import ExperimentProfile
 from gkl.experiments.record import read_record
 from gkl.methods.distill import DISTILLERS, KD, KDConfig
 
@@ -160,3 +161,71 @@ def test_both_tasks_cache_runs_by_one_convention(tmp_path):
     for prefix, folder in folders.items():
         rel = folder.relative_to(tmp_path).as_posix()
         assert rel.startswith(prefix) and re.fullmatch(r"[0-9a-f]{12,16}", rel[len(prefix):]), rel
+
+
+# --- the protocol's logic on a fake task (no training: a score function of the settings) -------------
+@dataclasses.dataclass(frozen=True)
+class _FakeProfile(ExperimentProfile):
+    epochs: int = 10
+
+    @property
+    def train_epochs(self) -> int:
+        return self.epochs
+
+    def with_epochs(self, epochs: int) -> "_FakeProfile":
+        return self.replace(epochs=int(epochs))
+
+
+def _fake_score(method: str, entry: dict, epochs: int, seed: int) -> float:
+    """Method "a": a large x wins at 10 epochs, a small x at 40 (the grid's ranking is not the final
+    budget's); the learning rate 2.0 adds a little; "b" is flat. Seeds add a tiny spread."""
+    x, lr = entry.get("x", 0.0), entry.get("train", {}).get("lr", 1.0)
+    base = {"a": 0.5 + (0.01 * x if epochs <= 10 else -0.01 * x), "b": 0.55}[method]
+    return base + (0.004 if lr == 2.0 else 0.0) + 0.0001 * seed + 0.001 * min(epochs, 40) / 40
+
+
+def _fake_spec(**changes):
+    from gkl.methods.registry import MethodConfig, Registry
+
+    reg = Registry("fake")
+    for name in ("a", "b"):
+        cfg = dataclasses.make_dataclass(f"{name.upper()}Config", [("x", float, 0.0)], bases=(MethodConfig,))
+        reg.register(type(name.upper(), (), {"name": name, "label": name.upper(), "Config": cfg}))
+
+    def run_rows(profile, rows, grids, workers, device, runs_dir):
+        out = []
+        for r in rows:
+            e = grids[r["method"]][r["config_id"]]
+            v = _fake_score(r["method"], e, r["epochs"], r["seed"])
+            out.append({**r, "s": v, "curves": {"epoch": [r["epochs"]], "s": [v]}, "train_s": 1.0})
+        return out
+
+    spec = protocol.SweepSpec(
+        task="fake", registry=reg, grids={"a": [{"x": 0.0}, {"x": 1.0}, {"x": 2.0}], "b": [{}, {"x": 5.0}, {"x": 6.0}]},
+        budgets=(10, 20, 40), tolerance=0.0001, plateau="per-method", baselines=("b",), score="s",
+        rules={"score": "s"}, profiles={"p": _FakeProfile("p", "none")}, run_rows=run_rows,
+        describe=lambda p: {"n_train": 1, "n_val": 1}, entry_config=lambda p, m, e: {"method": m, **e})
+    return dataclasses.replace(spec, **changes)
+
+
+def test_a_second_round_around_the_first_choice_and_re_ranking_at_the_final_budget(tmp_path):
+    refine = {m: [{"train": {"lr": 0.5}}, {"train": {"lr": 2.0}}] for m in ("a", "b")}
+    spec = _fake_spec(refine=refine, rerank=3)
+    rec = protocol.run_sweep(spec, "p", seeds=(0, 1), out=tmp_path / "r.json")
+    a = rec["grids"]["a"]
+    assert [e["round"] for e in a] == [1, 1, 1, 2, 2]
+    assert a[4]["settings"] == {"x": 2.0} and a[4]["train"] == {"lr": 2.0}  # round 2: around round 1's x = 2
+    assert rec["grid_chosen"]["a"]["config_id"] == 4  # at 10 epochs: x = 2 with lr 2.0
+    assert rec["epoch_budget"]["chosen"] == 40
+    # re-ranked at 40 epochs among the grid's top 3 (ids 4, 2, 3): x = 2 loses there, but x = 0 was not
+    # among the top 3, so the best re-ranked is still an x = 2 one: lr 2.0 (id 4) over lr 0.5 (id 3) and id 2
+    assert {r["config_id"] for r in rec["rows"] if r["stage"] == "rerank" and r["method"] == "a"} == {4, 2, 3}
+    assert rec["chosen"]["a"]["config_id"] == 4 and rec["strongest_baseline"] == "b"
+    spec1 = _fake_spec(rerank=3)  # without round 2: the top 3 are all of a's grid, x = 0 wins at 40 epochs
+    rec1 = protocol.run_sweep(spec1, "p", seeds=(0, 1), out=tmp_path / "r1.json")
+    assert rec1["grid_chosen"]["a"]["config_id"] == 2 and rec1["chosen"]["a"]["config_id"] == 0
+    assert rec1["chosen"]["a"]["means"]["s"] == pytest.approx(_fake_score("a", {"x": 0.0}, 40, 0) + 0.00005)
+    again = protocol.run_sweep(spec1, "p", seeds=(0, 1), stage="epochs", out=tmp_path / "r1.json")
+    assert again["rows"] == rec1["rows"] and again["reused_rows"] == len(rec1["rows"]) - 12  # all but the grid
+    with pytest.raises(ValueError, match="same number of configurations"):
+        protocol.run_sweep(_fake_spec(refine={"a": refine["a"]}), "p", out=tmp_path / "x.json")

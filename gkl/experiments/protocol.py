@@ -18,13 +18,21 @@ task — its grids, epoch budgets, baselines, tolerance, how to train one run an
    :math:`E_m = \min\{E : \bar r_m(E) \ge \max_{E'} \bar r_m(E') - \tau\}`. One budget for all methods:
    rule ``"per-method"`` takes :math:`\max_m E_m`; rule ``"joint"`` the smallest :math:`E` within
    :math:`\tau` of every method's best *at that same* :math:`E` (:func:`plateau_budget`).
-5. **Strongest baseline**: the baseline (``spec.baselines``) with the highest mean score at the
-   chosen budget, the first on ties (:func:`strongest_baseline`).
+5. **Re-rank at the final budget** (``spec.rerank`` = k > 0): the grid ranks configurations at the
+   grid's (shorter) budget, so the k best of each method are trained again at the chosen budget and
+   the final choice is the best there, by the same rule. The plateau of step 4 was measured on the
+   grid stage's choice; the record keeps both choices.
+6. **Strongest baseline**: the baseline (``spec.baselines``) with the highest mean score of its final
+   configuration at the chosen budget, the first on ties (:func:`strongest_baseline`).
+
+A grid may have a second round (``spec.refine``): changes applied to each method's first-round choice
+(e.g. learning rates around it), ranked together with the first round; every method gets the same
+number of configurations in each round.
 
 **The record** (one schema, :func:`run_sweep` writes it with :func:`gkl.experiments.record.write_record`):
 ``task``, ``profile``, ``seeds``, ``stage``, ``score``, ``validation``, ``grid_epochs``, ``rules``,
-``grids`` (name → entries ``{config_id, settings, train, config}``), ``chosen`` (name →
-``{config_id, n, means, settings, train}``), ``epoch_budget`` (``budgets``, ``tolerance``, ``rule``,
+``grids`` (name → entries ``{config_id, round, settings, train, config}``), ``chosen`` (name →
+``{config_id, n, means, settings, train}``; with re-ranking also ``grid_chosen``), ``epoch_budget`` (``budgets``, ``tolerance``, ``rule``,
 ``means``, ``per_method``, ``chosen``, ``plateau_reached``), ``strongest_baseline`` (a name) and
 ``rows``: one per run, ``{stage, method (name), config_id, seed, epochs, <score columns>, curves,
 train_s}``; ``curves`` maps ``"epoch"`` and each score column to its per-evaluation values. Labels
@@ -35,14 +43,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from gkl.experiments.record import compute_s, read_record, recorded_path, same_numerics, write_record
 from gkl.methods.registry import Registry
 
-__all__ = ["SweepSpec", "RUN_FIELDS", "grid_entry", "config_scores", "choose_configs", "budget_means",
+__all__ = ["SweepSpec", "RUN_FIELDS", "grid_entry", "config_scores", "rank_configs", "choose_configs", "budget_means",
            "plateau_budget", "strongest_baseline", "run_sweep", "load_record", "chosen_entries", "curves"]
 
 #: What identifies one run of a sweep (a run in two stages, e.g. the grid's budget, counts once).
@@ -69,6 +77,10 @@ class SweepSpec:
         baselines: method names, in order of preference on ties.
         score: the row column that ranks (``"val_acc"``, ``"val_pgd"``).
         guard, guard_drop: the eligibility column and its allowed drop (``None``: no guard).
+        refine: method name → second-round changes (``settings`` and ``"train"``) applied to its
+            first-round choice (default: no second round).
+        rerank: how many of each method's best grid configurations are trained again at the chosen
+            budget to make the final choice (0: no re-ranking).
         rules: the rules in words, as the record states them.
         profiles: profile name → profile (the task's named profiles, each an
             :class:`~gkl.experiments.profile.ExperimentProfile`; the grid trains ``train_epochs``).
@@ -95,6 +107,8 @@ class SweepSpec:
     entry_config: Callable[[Any, str, Mapping[str, Any]], dict[str, Any]]
     guard: Optional[str] = None
     guard_drop: float = 0.0
+    refine: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
+    rerank: int = 0
     default_workers: Callable[[Optional[str]], int] = _one_worker
 
     def methods(self) -> tuple[str, ...]:
@@ -107,10 +121,10 @@ class SweepSpec:
         unknown = [m for m in self.grids if m not in self.registry]
         if unknown:
             raise ValueError(f"{self.task} sweep: grid for unregistered method {', '.join(map(repr, unknown))}")
-        sizes = {m: len(self.grids[m]) for m in self.registry.names()}
+        sizes = {m: (len(self.grids[m]), len(self.refine.get(m, ()))) for m in self.registry.names()}
         if len(set(sizes.values())) != 1:
             raise ValueError(f"{self.task} sweep: every method gets the same number of configurations, got "
-                             + ", ".join(f"{m} {n}" for m, n in sizes.items()))
+                             + ", ".join(f"{m} {n}" + (f" + {r}" if r else "") for m, (n, r) in sizes.items()))
         return self.registry.names()
 
 
@@ -123,32 +137,40 @@ def _mean(v: Sequence[float]) -> float:
     return sum(v) / len(v)
 
 
-def config_scores(rows: Sequence[Mapping[str, Any]], method: str, columns: Sequence[str]) -> list[dict[str, Any]]:
-    """Per grid configuration of ``method``, in grid order: ``config_id``, ``seeds`` and the seed
-    means of ``columns`` (``{"means": {column: mean}}``)."""
+def config_scores(rows: Sequence[Mapping[str, Any]], method: str, columns: Sequence[str],
+                  stage: str = "grid") -> list[dict[str, Any]]:
+    """Per configuration of ``method`` in ``stage``, in grid order: ``config_id``, ``seeds`` and the
+    seed means of ``columns`` (``{"means": {column: mean}}``)."""
     by_id: dict[int, list[Mapping[str, Any]]] = {}
     for r in rows:
-        if r["stage"] == "grid" and r["method"] == method:
+        if r["stage"] == stage and r["method"] == method:
             by_id.setdefault(int(r["config_id"]), []).append(r)
     return [{"config_id": cid, "seeds": sorted(int(r["seed"]) for r in by_id[cid]),
              "means": {c: _mean([float(r[c]) for r in by_id[cid]]) for c in columns}} for cid in sorted(by_id)]
 
 
-def choose_configs(rows: Sequence[Mapping[str, Any]], score: str, guard: Optional[str] = None,
-                   guard_drop: float = 0.0) -> dict[str, dict[str, Any]]:
-    """Each method's chosen grid configuration (rule 2 of the module docstring):
-    name → ``{config_id, n, means}``."""
+def rank_configs(rows: Sequence[Mapping[str, Any]], score: str, guard: Optional[str] = None, guard_drop: float = 0.0,
+                 stage: str = "grid") -> dict[str, list[dict[str, Any]]]:
+    """Each method's eligible configurations of ``stage``, best first (rule 2 of the module docstring):
+    name → ``[{config_id, n, means}, ...]``."""
     columns = [score] + ([guard] if guard else [])
-    chosen = {}
-    for method in dict.fromkeys(r["method"] for r in rows if r["stage"] == "grid"):
-        scores = config_scores(rows, method, columns)
+    ranked = {}
+    for method in dict.fromkeys(r["method"] for r in rows if r["stage"] == stage):
+        scores = config_scores([r for r in rows if r["stage"] == stage], method, columns, stage)
         if guard:
             best = max(s["means"][guard] for s in scores)
             scores = [s for s in scores if s["means"][guard] >= best - guard_drop - 1e-12]
-        # max score, then max guard, then the earliest in the grid (max() keeps the first maximum)
-        pick = max(scores, key=lambda s: tuple(round(s["means"][c], 9) for c in columns))
-        chosen[method] = {"config_id": pick["config_id"], "n": len(pick["seeds"]), "means": pick["means"]}
-    return chosen
+        # max score, then max guard, then the earliest in the grid (a stable sort keeps grid order on ties)
+        scores.sort(key=lambda s: tuple(-round(s["means"][c], 9) for c in columns))
+        ranked[method] = [{"config_id": s["config_id"], "n": len(s["seeds"]), "means": s["means"]} for s in scores]
+    return ranked
+
+
+def choose_configs(rows: Sequence[Mapping[str, Any]], score: str, guard: Optional[str] = None,
+                   guard_drop: float = 0.0, stage: str = "grid") -> dict[str, dict[str, Any]]:
+    """Each method's chosen configuration of ``stage`` (rule 2 of the module docstring):
+    name → ``{config_id, n, means}``."""
+    return {m: r[0] for m, r in rank_configs(rows, score, guard, guard_drop, stage).items()}
 
 
 def budget_means(rows: Sequence[Mapping[str, Any]], score: str) -> dict[str, dict[int, float]]:
@@ -193,14 +215,85 @@ def _planned(stage: str, method: str, config_id: int, seeds: Sequence[int], epoc
             for s in seeds]
 
 
+def _key(row: Mapping[str, Any]) -> str:
+    """A row's identity in its record: its stage and its run (a run may be a row of two stages)."""
+    return json.dumps([row["stage"]] + [row[f] for f in RUN_FIELDS])
+
+
 def _reusable(previous: Mapping[str, Any], grids: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The previous record's epoch rows that may be kept: same numerics, same grid entry."""
+    """The previous record's rows past the grid stage that may be kept: same numerics, same entry."""
     if not previous.get("rows") or not same_numerics(previous):
         return {}  # rows of another machine's numerics are re-run, not mixed in
-    same = lambda r: previous["grids"].get(r["method"], [])[int(r["config_id"]):][:1] == \
-        grids.get(r["method"], [])[int(r["config_id"]):][:1]  # noqa: E731
-    return {json.dumps([r[f] for f in RUN_FIELDS]): dict(r) for r in previous["rows"]
-            if r["stage"] == "epochs" and same(r)}
+    def entry(g: Mapping[str, Any], r: Mapping[str, Any]) -> Any:
+        es = g.get(r["method"], [])
+        return {k: es[int(r["config_id"])].get(k) for k in ("settings", "train")} if int(r["config_id"]) < len(es) else None
+    return {_key(r): dict(r) for r in previous["rows"]
+            if r["stage"] != "grid" and entry(previous["grids"], r) is not None
+            and entry(previous["grids"], r) == entry(grids, r)}
+
+
+def _merge(first: Mapping[str, Any], change: Mapping[str, Any]) -> dict[str, Any]:
+    """A second-round grid entry: the first-round choice with ``change`` (settings and ``"train"``)."""
+    s1, t1 = grid_entry(first)
+    s2, t2 = grid_entry(change)
+    out: dict[str, Any] = {**s1, **s2}
+    if t1 or t2:
+        out["train"] = {**t1, **t2}
+    return out
+
+
+class _Sweep:
+    """One run of the protocol: the spec, the profile, where runs go; builds the record step by step."""
+
+    def __init__(self, spec: SweepSpec, base: Any, seeds: tuple[int, ...], workers: int, device: Optional[str],
+                 runs_dir: Optional[Union[str, Path]], previous: Mapping[str, Any]) -> None:
+        self.spec, self.base, self.seeds = spec, base, seeds
+        self.workers, self.device, self.runs_dir = workers, device, runs_dir
+        self.previous = previous
+        self.reused = 0
+        self.entries: dict[str, list[dict[str, Any]]] = {m: [dict(e) for e in spec.grids[m]] for m in spec.methods()}
+        self.rounds: dict[str, list[int]] = {m: [1] * len(es) for m, es in self.entries.items()}
+
+    def grids(self) -> dict[str, list[dict[str, Any]]]:
+        """The record's ``grids``: every configuration tried, with its round and full config."""
+        return {m: [{"config_id": i, "round": self.rounds[m][i], **dict(zip(("settings", "train"), grid_entry(e))),
+                     "config": self.spec.entry_config(self.base, m, e)} for i, e in enumerate(es)]
+                for m, es in self.entries.items()}
+
+    def run(self, planned: list[dict[str, Any]], keep: bool = True) -> list[dict[str, Any]]:
+        """``planned`` rows with results, kept from the previous record where allowed, else trained."""
+        have = _reusable(self.previous, self.grids()) if keep else {}
+        todo = [r for r in planned if _key(r) not in have]
+        fresh = {_key(r): r for r in (self.spec.run_rows(self.base, todo, self.entries, self.workers, self.device,
+                                                         self.runs_dir) if todo else [])}
+        self.reused += len(planned) - len(todo)
+        return [have.get(_key(r)) or fresh[_key(r)] for r in planned]
+
+    def planned(self, stage: str, ids: Mapping[str, Sequence[int]], epochs: int) -> list[dict[str, Any]]:
+        return [row for m, cids in ids.items() for i in cids for row in _planned(stage, m, i, self.seeds, epochs)]
+
+    def grid_stage(self) -> list[dict[str, Any]]:
+        """Round 1, then round 2 around each method's round-1 choice (ranked together)."""
+        spec, E = self.spec, self.base.train_epochs
+        rows = self.run(self.planned("grid", {m: range(len(es)) for m, es in self.entries.items()}, E), keep=False)
+        if spec.refine:
+            first = choose_configs(rows, spec.score, spec.guard, spec.guard_drop)
+            new: dict[str, list[int]] = {}
+            for m, c in first.items():
+                start = len(self.entries[m])
+                self.entries[m] += [_merge(self.entries[m][c["config_id"]], ch) for ch in spec.refine.get(m, ())]
+                self.rounds[m] += [2] * (len(self.entries[m]) - start)
+                new[m] = list(range(start, len(self.entries[m])))
+            rows += self.run(self.planned("grid", new, E), keep=False)
+        return rows
+
+    def from_previous(self) -> list[dict[str, Any]]:
+        """Stage ``epochs`` alone: the grid (both rounds) and its rows from the previous record."""
+        for m, es in self.previous["grids"].items():
+            if m in self.entries:
+                self.entries[m] = [{**e["settings"], **({"train": e["train"]} if e["train"] else {})} for e in es]
+                self.rounds[m] = [int(e.get("round", 1)) for e in es]
+        return [r for r in self.previous["rows"] if r["stage"] == "grid"]
 
 
 def run_sweep(spec: SweepSpec, profile: str = "cpu", seeds: Sequence[int] = (0, 1), stage: str = "all",
@@ -208,7 +301,7 @@ def run_sweep(spec: SweepSpec, profile: str = "cpu", seeds: Sequence[int] = (0, 
               command: Sequence[str] = (), runs_dir: Optional[Union[str, Path]] = None) -> dict[str, Any]:
     """Run ``stage`` (``"grid"``, ``"epochs"`` or ``"all"``) of ``spec``'s sweep on ``profile`` and write
     the record (default: the package's ``recorded/<task>-<profile>.json``). Stage ``epochs`` alone
-    takes the grid rows and choices from the record at ``out`` and keeps its epoch rows (on the same
+    takes the grid rows and choices from the record at ``out`` and keeps its later rows (on the same
     numerics and grid entry), training only budgets or seeds it lacks. Returns the record with its ``path``."""
     if stage not in ("grid", "epochs", "all"):
         raise ValueError(f"stage must be grid, epochs or all, got {stage!r}")
@@ -216,44 +309,39 @@ def run_sweep(spec: SweepSpec, profile: str = "cpu", seeds: Sequence[int] = (0, 
         raise ValueError(f"unknown {spec.task} profile {profile!r}; choose one of {', '.join(spec.profiles)}")
     base = spec.profiles[profile]
     validation = spec.describe(base)  # fails early without a validation split
-    methods = spec.methods()
+    spec.methods()
     path = Path(out) if out is not None else recorded_path(f"{spec.task}-{profile}")
-    workers = spec.default_workers(device) if workers is None else int(workers)
-    seeds = tuple(int(s) for s in seeds)
-    grids = {m: [{"config_id": i, **dict(zip(("settings", "train"), grid_entry(e))),
-                  "config": spec.entry_config(base, m, e)} for i, e in enumerate(spec.grids[m])] for m in methods}
-    run = lambda rows: spec.run_rows(base, rows, spec.grids, workers, device, runs_dir) if rows else []  # noqa: E731
     t0 = time.perf_counter()
     previous: dict[str, Any] = read_record(path) if stage == "epochs" else {"rows": [], "wall_s": 0.0}
-    if stage == "epochs":
-        grid_rows = [r for r in previous["rows"] if r["stage"] == "grid"]
-    else:
-        grid_rows = run([row for m in methods for i in range(len(spec.grids[m]))
-                         for row in _planned("grid", m, i, seeds, base.train_epochs)])
-    chosen = choose_configs(grid_rows, spec.score, spec.guard, spec.guard_drop)
-    record: dict[str, Any] = {
-        "task": spec.task, "profile": profile, "seeds": list(seeds), "stage": stage, "score": spec.score,
-        "validation": validation, "grid_epochs": base.train_epochs, "rules": dict(spec.rules),
-        "chosen": {m: {**c, "settings": grids[m][c["config_id"]]["settings"], "train": grids[m][c["config_id"]]["train"]}
-                   for m, c in chosen.items()},
-    }
-    rows, reused = list(grid_rows), 0
+    sw = _Sweep(spec, base, tuple(int(s) for s in seeds), spec.default_workers(device) if workers is None else int(workers),
+                device, runs_dir, previous)
+    rows = sw.from_previous() if stage == "epochs" else sw.grid_stage()
+    chosen = choose_configs(rows, spec.score, spec.guard, spec.guard_drop)
+    record: dict[str, Any] = {"task": spec.task, "profile": profile, "seeds": list(sw.seeds), "stage": stage,
+                              "score": spec.score, "validation": validation, "grid_epochs": base.train_epochs,
+                              "rules": dict(spec.rules)}
     if stage != "grid":
-        planned = [row for m, c in chosen.items() for e in spec.budgets
-                   for row in _planned("epochs", m, c["config_id"], seeds, e)]
-        have = _reusable(previous, grids)
-        todo = [r for r in planned if json.dumps([r[f] for f in RUN_FIELDS]) not in have]
-        fresh = {json.dumps([r[f] for f in RUN_FIELDS]): r for r in run(todo)}
-        rows += [have.get(k) or fresh[k] for k in (json.dumps([r[f] for f in RUN_FIELDS]) for r in planned)]
-        reused = len(planned) - len(todo)
+        rows += sw.run([row for m, c in chosen.items() for e in spec.budgets
+                        for row in sw.planned("epochs", {m: [c["config_id"]]}, e)])
         means = budget_means(rows, spec.score)
         budget = plateau_budget(means, spec.tolerance, spec.plateau)
         record["epoch_budget"] = {"budgets": list(spec.budgets), "tolerance": spec.tolerance, "rule": spec.plateau,
                                   "means": means, **budget}
-        record["strongest_baseline"] = strongest_baseline(means, budget["chosen"], spec.baselines)
+        final_means = {m: {budget["chosen"]: v[budget["chosen"]]} for m, v in means.items()}
+        if spec.rerank:
+            top = {m: [c["config_id"] for c in r[: spec.rerank]]
+                   for m, r in rank_configs(rows, spec.score, spec.guard, spec.guard_drop).items()}
+            rows += sw.run(sw.planned("rerank", top, budget["chosen"]))
+            record["grid_chosen"] = chosen
+            chosen = choose_configs(rows, spec.score, spec.guard, spec.guard_drop, stage="rerank")
+            final_means = {m: {budget["chosen"]: c["means"][spec.score]} for m, c in chosen.items()}
+        record["strongest_baseline"] = strongest_baseline(final_means, budget["chosen"], spec.baselines)
+    grids = sw.grids()
+    record["chosen"] = {m: {**c, "settings": grids[m][c["config_id"]]["settings"], "train": grids[m][c["config_id"]]["train"]}
+                        for m, c in chosen.items()}
     # the compute of every run in the record, over the commands that made it (reused rows keep theirs)
-    record.update(runs=len(rows), reused_rows=reused, compute_s=compute_s(rows, RUN_FIELDS),
-                  wall_s=round((float(previous.get("wall_s", 0.0)) if reused else 0.0) + time.perf_counter() - t0, 1))
+    record.update(runs=len(rows), reused_rows=sw.reused, compute_s=compute_s(rows, RUN_FIELDS),
+                  wall_s=round((float(previous.get("wall_s", 0.0)) if sw.reused else 0.0) + time.perf_counter() - t0, 1))
     written = write_record(path, rows, command=list(command), grids=grids, extra=record)
     written["path"] = str(path)
     return written
