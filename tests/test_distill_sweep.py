@@ -46,6 +46,11 @@ def test_validation_runs_have_their_own_cache_keys(tmp_path):
 
 def test_every_method_gets_the_same_budget():
     assert {len(g) for g in sweep.GRIDS.values()} == {sweep.GRID_SIZE}
+    assert {len(g) for g in sweep.REFINE.values()} == {sweep.REFINE_SIZE} and set(sweep.REFINE) == set(sweep.GRIDS)
+    assert sweep.SPEC.methods() == DISTILLERS.names()  # the protocol's own check passes
+    g = [protocol.grid_entry(e)[0] for e in sweep.GRIDS["gkl"]]
+    assert {e["gamma"] for e in g} == {0.0, 0.2, 0.5, 1.0} and {e.get("temperature") for e in g} > {2.0, 8.0}
+    assert {e.get("alpha") for e in g} > {0.5, 2.0}  # GKL's own knobs: γ, β, T and α
     p = PROFILES["cpu"]
     for m in sweep.GRIDS:
         cfgs = sweep.grid_configs(p, m)
@@ -75,7 +80,7 @@ def test_config_choice_and_tuned_profile_of_a_synthetic_record():
     tuned = sweep.tuned_profile(record=rec, seeds=(0, 1, 2, 3, 4))
     assert list(tuned.methods) == list(DISTILLERS.names()) and tuned.train["epochs"] == 60
     assert tuned.seeds == (0, 1, 2, 3, 4) and tuned.train_overrides == {"none": dict(sweep.GRIDS["none"][1]["train"])}
-    assert tuned.methods["kd"] == PROFILES["cpu"].methods["kd"]  # config 0: the profile's own setting
+    assert tuned.methods["kd"] == sweep.grid_configs(PROFILES["cpu"], "kd")[0][0]  # the chosen config 0
     assert tuned.validation is None  # the chapters report test accuracy
     del rec["chosen"]["dkd"]
     with pytest.raises(ValueError, match="'dkd' is not in the recorded distill sweep"):
@@ -85,12 +90,21 @@ def test_config_choice_and_tuned_profile_of_a_synthetic_record():
 def test_the_recorded_sweep_matches_the_grids_in_code():
     rec = read_record(recorded_path("distill-cpu"))
     grid = [r for r in rec["rows"] if r["stage"] == "grid"]
+    size = sweep.GRID_SIZE + sweep.REFINE_SIZE
     assert {m: len({r["config_id"] for r in grid if r["method"] == m}) for m in rec["grids"]} == \
-        {m: sweep.GRID_SIZE for m in rec["grids"]}
+        {m: size for m in rec["grids"]}
     p = PROFILES[rec["profile"]]
+    first = protocol.choose_configs([r for r in grid if r["config_id"] < sweep.GRID_SIZE], rec["score"])
     for m, entries in rec["grids"].items():
-        assert [(e["settings"], e["train"]) for e in entries] == [protocol.grid_entry(e) for e in sweep.GRIDS[m]]
-        assert [e["config"] for e in entries] == [c.to_dict() for c, _ in sweep.grid_configs(p, m)]
+        one, two = entries[: sweep.GRID_SIZE], entries[sweep.GRID_SIZE:]
+        assert [(e["settings"], e["train"]) for e in one] == [protocol.grid_entry(e) for e in sweep.GRIDS[m]]
+        assert [e["config"] for e in one] == [c.to_dict() for c, _ in sweep.grid_configs(p, m)]
+        assert [e["round"] for e in entries] == [1] * sweep.GRID_SIZE + [2] * sweep.REFINE_SIZE
+        around = one[first[m]["config_id"]]  # round 2: the round-1 choice with each change of REFINE
+        assert [(e["settings"], e["train"]) for e in two] == [
+            (around["settings"], {**around["train"], **ch["train"]}) for ch in sweep.REFINE[m]]
+    assert {m: c["config_id"] for m, c in rec["chosen"].items()} == {m: c["config_id"] for m, c in
+                                                                       protocol.choose_configs(rec["rows"], "val_acc", stage="rerank").items()}
     assert all(r["curves"]["epoch"] == list(range(1, r["epochs"] + 1)) for r in rec["rows"] if r["stage"] == "epochs")
 
 

@@ -78,13 +78,23 @@ def test_the_recorded_sweeps_share_one_schema():
         # the choices follow the rules from the rows
         spec = DS.SPEC if rec["task"] == "distill" else __import__("gkl.experiments.adversarial.sweep",
                                                                       fromlist=["SPEC"]).SPEC
+        ids = lambda c: {m: v["config_id"] for m, v in c.items()}  # noqa: E731
         chosen = protocol.choose_configs(rec["rows"], spec.score, spec.guard, spec.guard_drop)
-        assert {m: c["config_id"] for m, c in chosen.items()} == {m: c["config_id"] for m, c in rec["chosen"].items()}
+        assert ids(chosen) == ids(rec.get("grid_chosen", rec["chosen"]))
         means = protocol.budget_means(rec["rows"], spec.score)
         budget = protocol.plateau_budget(means, spec.tolerance, spec.plateau)
-        assert budget["chosen"] == rec["epoch_budget"]["chosen"] and budget["per_method"] == {
+        E = budget["chosen"]
+        assert E == rec["epoch_budget"]["chosen"] and budget["per_method"] == {
             m: int(e) for m, e in rec["epoch_budget"]["per_method"].items()}
-        assert protocol.strongest_baseline(means, budget["chosen"], spec.baselines) == rec["strongest_baseline"]
+        final = {m: {E: v[E]} for m, v in means.items()}
+        if "grid_chosen" in rec:  # re-ranked at the chosen budget
+            top = protocol.rank_configs(rec["rows"], spec.score, spec.guard, spec.guard_drop)
+            assert {(r["method"], r["config_id"]) for r in rec["rows"] if r["stage"] == "rerank"} == {
+                (m, c["config_id"]) for m, r in top.items() for c in r[: spec.rerank]}
+            chosen = protocol.choose_configs(rec["rows"], spec.score, spec.guard, spec.guard_drop, stage="rerank")
+            assert ids(chosen) == ids(rec["chosen"])
+            final = {m: {E: c["means"][spec.score]} for m, c in chosen.items()}
+        assert protocol.strongest_baseline(final, E, spec.baselines) == rec["strongest_baseline"]
 
 
 class _ThrowawayConfig(KDConfig):
@@ -125,7 +135,7 @@ def test_a_throwaway_distiller_reaches_a_sweep_and_the_tuned_profile(throwaway, 
     monkeypatch.setitem(PROFILES, "tiny", tiny)
     grids = {m: g[:2] for m, g in DS.GRIDS.items()}
     grids[throwaway] = [{"temperature": 2.0}]
-    spec = dataclasses.replace(DS.SPEC, grids=grids, budgets=(1, 2))
+    spec = dataclasses.replace(DS.SPEC, grids=grids, budgets=(1, 2), refine={}, rerank=0)
     with pytest.raises(ValueError, match="the same number of configurations"):
         protocol.run_sweep(spec, "tiny", out=tmp_path / "never.json")
     grids[throwaway].append({"temperature": 8.0})

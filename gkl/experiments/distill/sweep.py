@@ -7,10 +7,14 @@ further training samples, disjoint from them (:meth:`gkl.data.TensorDataset.spli
 data any choice looks at. The test split is never touched. (The teacher was trained on all 4,000
 training samples, so it has seen the validation samples; only the students' choices are made here.)
 
-**Equal tuning budget.** :data:`GRIDS` gives every method the same number of configurations
-(:data:`GRID_SIZE`), each a change of the profile's method config and/or (``"train"``) of its
-training settings: the student alone has no distillation hyper-parameter, so its budget goes to its
-learning rate. The score is the validation accuracy after the last epoch (``val_acc``), no guard.
+**Equal tuning budget, each method's own knobs.** Round 1 (:data:`GRIDS`) gives every method
+:data:`GRID_SIZE` configurations of its own settings (GKL: γ ∈ {0, 0.2, 0.5, 1} at two β, then T
+and α; KD: T × weight; DKD: β × T; IKL: β × T2, then T and α; the student alone, which has no
+distillation setting: its learning rate). Round 2 (:data:`REFINE`) gives every method
+:data:`REFINE_SIZE` more around its round-1 choice: the learning rates :data:`LRS` for every
+distiller, the weight decay for the student alone. The score is the validation accuracy after the
+last epoch (``val_acc``), no guard; the grid ranks at the profile's 60 epochs and the
+:data:`RERANK` best of each method are re-ranked at the chosen budget.
 
 **Trained to convergence.** Every chosen configuration trains for every budget of :data:`BUDGETS`
 (cosine schedule over :math:`E` epochs); the ``per-method`` plateau rule with :data:`TOLERANCE` =
@@ -32,7 +36,8 @@ from gkl.experiments.distill.runs import _run_cached, run_method
 from gkl.experiments.runner import default_workers, run_parallel
 from gkl.methods.distill import DISTILLERS, DistillConfig
 
-__all__ = ["VALIDATION", "BUDGETS", "TOLERANCE", "GRID_SIZE", "GRIDS", "BASELINES", "RULES", "SPEC",
+__all__ = ["VALIDATION", "BUDGETS", "TOLERANCE", "GRID_SIZE", "REFINE_SIZE", "GRIDS", "REFINE", "LRS", "RERANK",
+           "BASELINES", "RULES", "SPEC",
            "validation_profile", "grid_configs", "run_sweep", "tuned_profile", "chosen_table"]
 
 #: Validation samples carved from the training data (after the students' ``train_subset``).
@@ -44,28 +49,46 @@ TOLERANCE = 0.005
 #: The baselines GKL is compared with (the strongest by validation accuracy).
 BASELINES = ("none", "kd", "dkd")
 
-#: The grids: method name -> configurations (method settings; ``"train"``: training changes); the
-#: first of each method is the profile's setting. Two rounds: four, then two more per method after
-#: the first chose a setting at the edge of its grid (the student alone's largest lr, KD's smallest T,
-#: GKL's smallest β): beyond the edge where the choice sat there, around it otherwise (DKD's β; IKL's
-#: β at the chosen T2 = 4). Both rounds are in the record.
+#: Learning rates of the second round, for every distiller (the profile's lr, 3e-3, is the first round's).
+LRS = (1.5e-3, 6e-3, 1.2e-2, 2.4e-2)
+
+#: The first round: method name -> configurations (method settings; ``"train"``: training changes),
+#: twelve each, every method's own knobs: the student alone its learning rate; KD its temperature T
+#: and weight; DKD its β and T; IKL its β, T2, T and α; GKL its γ ∈ {0, 0.2, 0.5, 1} at two β (KL's
+#: wMSE balance, (β/α)·T² = 1, and 8× it), then T and α.
 GRIDS: dict[str, list[dict[str, Any]]] = {
-    "none": [{"train": {"lr": lr}} for lr in (3e-3, 1.5e-3, 6e-3, 1.2e-2, 2.4e-2, 4.8e-2)],
-    "kd": [{"temperature": t, "kd_weight": w} for t, w in ((4.0, 1.0), (2.0, 1.0), (8.0, 1.0), (4.0, 3.0),
-                                                           (1.0, 1.0), (2.0, 3.0))],
-    "dkd": [{"beta": b} for b in (2.0, 1.0, 4.0, 8.0, 1.5, 3.0)],
-    "ikl": [{"beta": b, "weight_temperature": t2} for b, t2 in ((4.0, 100.0), (1.0, 100.0), (0.25, 100.0),
-                                                                (1.0, 4.0), (0.25, 4.0), (4.0, 4.0))],
-    "gkl": [{"beta": b, "gamma": 0.2, "prior": p} for b, p in ((4.0, True), (1.0, True), (0.25, True),
-                                                                (1.0, False), (0.125, True), (0.0625, True))],
+    "none": [{"train": {"lr": lr}} for lr in (5e-4, 7.5e-4, 1e-3, 1.5e-3, 2e-3, 3e-3, 4e-3, 6e-3, 8e-3, 1.2e-2,
+                                              2.4e-2, 4.8e-2)],
+    "kd": [{"temperature": t, "kd_weight": w} for t in (1.0, 2.0, 4.0, 8.0) for w in (0.5, 1.0, 3.0)],
+    "dkd": [{"beta": b, "temperature": t} for b in (1.0, 2.0, 4.0, 8.0) for t in (2.0, 4.0, 8.0)],
+    "ikl": [{"beta": b, "weight_temperature": t2} for b in (0.0625, 0.25, 1.0, 4.0) for t2 in (4.0, 100.0)]
+    + [{"beta": 1.0, "weight_temperature": 4.0, "temperature": t} for t in (2.0, 8.0)]
+    + [{"beta": 1.0, "weight_temperature": 4.0, "alpha": a} for a in (0.5, 2.0)],
+    "gkl": [{"beta": b, "gamma": g, "prior": True} for b in (0.0625, 0.5) for g in (0.0, 0.2, 0.5, 1.0)]
+    + [{"beta": 0.0625, "gamma": 0.2, "prior": True, "temperature": t} for t in (2.0, 8.0)]
+    + [{"beta": 0.0625, "gamma": 0.2, "prior": True, "alpha": a} for a in (0.5, 2.0)],
 }
-#: Configurations per method (the same for every method; ``tests/test_distill_sweep.py`` checks it).
-GRID_SIZE = 6
+#: The second round, around each method's first-round choice: the learning rates :data:`LRS` for every
+#: distiller; the student alone, whose first round was its learning rate, gets its weight decay.
+REFINE: dict[str, list[dict[str, Any]]] = {
+    **{m: [{"train": {"lr": lr}} for lr in LRS] for m in ("kd", "dkd", "ikl", "gkl")},
+    "none": [{"train": {"weight_decay": wd}} for wd in (0.0, 3e-4, 1e-3, 3e-3)],
+}
+#: Configurations per method in each round (the same for every method; the protocol checks it).
+GRID_SIZE = 12
+REFINE_SIZE = 4
+#: Each method's best configurations re-ranked at the chosen epoch budget.
+RERANK = 3
 
 RULES = {
     "validation": f"{VALIDATION} training samples disjoint from the students' training subset; never the test split",
     "score": "validation accuracy after the last epoch, mean over the sweep's seeds",
+    "grid": f"round 1: {GRID_SIZE} configurations of each method's own settings at the profile's learning rate; "
+            f"round 2: {REFINE_SIZE} more around each method's round-1 choice (learning rates for every distiller, "
+            "weight decay for the student alone); both rounds ranked together",
     "config": "highest score; ties: the earlier configuration of the grid",
+    "rerank": f"each method's {RERANK} best grid configurations trained again at the chosen budget; the best "
+              "there is the final choice",
     "epochs": f"per method the smallest budget within {100 * TOLERANCE:g} points of its best; every method "
               "trains the largest of these",
     "baseline": "the strongest baseline is the best of " + ", ".join(BASELINES) + " by validation score at the "
@@ -135,6 +158,7 @@ SPEC = protocol.SweepSpec(
     describe=_describe,
     entry_config=lambda p, m, e: method_config(p, m).replace(**protocol.grid_entry(e)[0]).to_dict(),
     default_workers=default_workers,  # one thread per run: the numbers do not depend on how many run at once
+    refine=REFINE, rerank=RERANK,
 )
 
 #: ``run_sweep(profile="cpu", seeds=(0, 1), stage="all", workers=None, device=None, out=None, command=(),
