@@ -143,7 +143,9 @@ def test_tables_and_figures_of_a_record():
     budgets = format_budgets(rec)
     assert "| 2 | **4** |" in budgets and "| TRADES | 47.0 | 49.0 | 0.0 |" in budgets
     neigh = format_neighbours(rec, "gkl")
-    assert "| gamma = 0.2 | 90.0 | 40.5 | -5.0 [-5.0, -5.0] | behind |" in neigh
+    # two seeds: no interval, no verdict (it read "-5.0 [-5.0, -5.0] | behind" before)
+    assert "| gamma = 0.2 | 90.0 | 40.5 | -5.0 no interval (too few seeds) | — | too few seeds (n = 2) |" in neigh
+    assert "| MDE | verdict |" in neigh
     fig = validation_curves(rec)
     assert len(fig.data) == 2 * 2 * 2 and {t.name for t in fig.data if t.showlegend} == {"2 epochs", "4 epochs"}
     sc = sweep_scatter(rec)

@@ -21,12 +21,21 @@ def shifted(delta, noise=(0.001, -0.002, 0.0015, -0.001, 0.0005)):
 def test_paired_check_verdicts(delta, higher_is_better, verdict):
     c = claims.paired_check("claim", "experiment", "A", BASE, "B", shifted(delta), higher_is_better)
     assert c.verdict == verdict
-    assert c.measured.startswith("B − A") and "95 % CI" in c.measured
+    assert c.measured.startswith("B − A") and "95 % CI" in c.measured and "MDE" in c.measured
 
 
 def test_one_seed_gives_no_verdict():
     c = claims.paired_check("claim", "experiment", "A", {0: 0.9}, "B", {0: 0.95})
-    assert c.verdict == "not testable with one seed" and "one seed" in c.measured
+    assert c.verdict == "not testable with 1 seed (fewer than 3)" and "from 1 seed" in c.measured
+    c = claims.paired_check("claim", "experiment", "A", {0: 0.9, 1: 0.8}, "B", {0: 0.95, 1: 0.9})
+    assert c.verdict == "not testable with 2 seeds (fewer than 3)" and "CI" not in c.measured
+
+
+def test_measured_carries_the_mde_and_no_spread_is_no_interval():
+    c = claims.paired_check("claim", "experiment", "A", BASE, "B", shifted(0.0))
+    assert "MDE " in c.measured and c.measured.endswith("(higher is better)")
+    c = claims.paired_check("claim", "experiment", "A", BASE, "B", {s: v - 0.05 for s, v in BASE.items()})
+    assert "no interval (no spread)" in c.measured and "p = 0.062" in c.measured and c.verdict == "not detected at n = 5"
 
 
 def test_overhead_rule():
@@ -46,5 +55,5 @@ def test_claims_table_lists_every_check():
 @pytest.mark.slow
 def test_convergence_check_runs_on_the_toy():
     c = claims.convergence_check(seeds=(0, 1), steps=30)
-    assert c.verdict in ("supported", "contradicted", "not detected at n = 2")
+    assert c.verdict == "not testable with 2 seeds (fewer than 3)"
     assert "top-1" in c.measured

@@ -93,17 +93,25 @@ def test_paired_verdicts():
     assert paired_verdict([0.99, 0.99, 0.70], [0.80, 0.80, 0.80]) == "no difference detected"
     # per-seed differences of both signs around a small mean are not one either ...
     assert paired_verdict([0.81, 0.84, 0.92], [0.80, 0.85, 0.90]) == "no difference detected"
-    # ... while the same small gap on every seed is (paired: the seed spread cancels)
-    assert paired_verdict([0.81, 0.86, 0.91], [0.80, 0.85, 0.90]) == "ahead"
-    assert paired_verdict([0.9], [0.1]) == "no difference detected"  # one seed: no spread to compare with
+    # ... while a small gap of about the same size on every seed is (paired: the seed spread cancels)
+    assert paired_verdict([0.81, 0.862, 0.91], [0.80, 0.85, 0.90]) == "ahead"
+    # exactly the same gap on 3 seeds has no spread: the exact sign-flip test, p = 0.25
+    assert paired_verdict([0.81, 0.86, 0.91], [0.80, 0.85, 0.90]) == "no difference detected"
+    assert paired_verdict([0.9], [0.1]) == "too few seeds"  # one seed: no spread to compare with
+    assert paired_verdict([0.9, 0.8], [0.1, 0.2]) == "too few seeds"  # two: no verdict either
+    assert paired_verdict([0.9, 0.8, 0.7], [0.8, 0.7, 0.6]) == "no difference detected"  # no spread, n = 3
     v = verdict_between([0.9, 0.91, 0.92], [0.8, 0.81, 0.79])
     assert v["verdict"] == "ahead" and v["wins"] == 3 and v["n"] == 3 and v["delta"] == pytest.approx(0.11)
+    assert v["mde"] == pytest.approx(v["diff"].mde) and v["mde"] > 0
     s = difference_sentence([0.9, 0.91, 0.92], [0.8, 0.81, 0.79], "GKL", "KD")
     assert s.startswith("GKL is ahead of KD (+11.0 points, 95 % CI [+") and s.endswith(", 3/3 seeds higher)")
+    assert f"MDE {v['diff'].mde_text()} points" in s
     s = difference_sentence([0.9], [0.1], "GKL", "KD")
-    assert s.startswith("no difference detected between GKL and KD (+80.0 points")
+    assert s.startswith("too few seeds to compare GKL and KD (+80.0 points")
+    s = difference_sentence([0.9, 0.8, 0.7], [0.8, 0.7, 0.6], "GKL", "KD")
+    assert "no interval (no spread), exact sign-flip p = 0.25" in s and s.startswith("no difference detected")
     rows = distill_mod.summarize({k: [FakeRun(h) for h in hs] for k, hs in fake_histories().items()})
-    assert verdict_between(rows[1], rows[0])["verdict"] == "ahead"
+    assert verdict_between(rows[1], rows[0])["verdict"] == "too few seeds"  # two seeds
 
 
 def test_summaries_and_comparison():
@@ -112,8 +120,13 @@ def test_summaries_and_comparison():
     assert rows[0]["method"] == "none" and rows[0]["mean"] == pytest.approx(0.805)
     assert rows[0]["std"] == pytest.approx(0.01 / math.sqrt(2))
     cmp = distill_mod.compare_to(res, "none")
-    assert cmp[0]["method"] == "kd" and cmp[0]["wins"] == 2 and cmp[0]["verdict"] == "better"
-    assert "| kd |" in distill_mod.format_comparison(cmp)
+    assert cmp[0]["method"] == "kd" and cmp[0]["wins"] == 2 and cmp[0]["verdict"] == "too few seeds"  # two seeds
+    three = {k: [FakeRun([{**h, "test_acc": h["test_acc"] + e} for h in hs[0]]) for e in (0.0, 0.01, 0.03)]
+             for k, hs in fake_histories().items()}
+    three["kd"][2].history[-1]["test_acc"] += 0.01  # spread in the differences: an interval
+    (kd,) = distill_mod.compare_to(three, "none")
+    assert kd["verdict"] == "better" and kd["mde"] > 0
+    assert "| kd |" in distill_mod.format_comparison(cmp) and "| MDE (points) |" in distill_mod.format_comparison(cmp)
     assert "80.50 ± 0.71" in distill_mod.format_table(rows)
     one = distill_mod.summarize({"kd": [FakeRun(fake_histories()["kd"][0])]})
     assert one[0]["std"] == 0.0 and one[0]["n"] == 1  # gkl.experiments.stats.mean_std: no spread from one seed
@@ -165,7 +178,12 @@ def test_ablation_rows_pair_each_value_with_the_tuned_gkl():
     ref = [R(0.90), R(0.91), R(0.92)]
     runs = {"beta": {"1.0": [R(0.92), R(0.93), R(0.94)], "4.0": ref}}
     (row,) = distill_mod.ablation_rows([s], runs, g, ref)
-    assert row["value"] == "1.0" and row["delta"] == pytest.approx(0.02) and row["verdict"] == "ahead"
+    assert row["value"] == "1.0" and row["delta"] == pytest.approx(0.02)
+    # +2 points on every seed: no spread, so no interval; 3 seeds: the exact sign-flip p = 0.25
+    assert row["verdict"] == "no difference detected at n = 3" and row["low"] is None and row["mde"] is None
+    runs["beta"]["1.0"] = [R(0.92), R(0.935), R(0.94)]
+    (row,) = distill_mod.ablation_rows([s], runs, g, ref)
+    assert row["verdict"] == "ahead" and row["mde"] == row["diff"].mde > 0
 
 
 def _one_epoch_digits_profile(name):

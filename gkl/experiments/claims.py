@@ -6,7 +6,9 @@ Every verdict comes from a rule fixed before looking at the numbers:
   from the 95 % interval of the mean difference (:func:`gkl.experiments.stats.paired_difference`):
   **supported** when the interval lies on the side the paper claims, **contradicted** when it lies
   on the other side, else **not detected** at that number of seeds — which is not evidence of no
-  effect;
+  effect; the minimum detectable effect printed beside it says how large an effect the comparison
+  could have seen. Fewer than three seeds are **not testable**; differences with no spread are
+  decided by the exact sign-flip test (:mod:`gkl.experiments.stats`);
 * "γ < 1 speeds up convergence of high-score classes" is the same paired rule applied to the toy of
   the weight-function chapter (:mod:`gkl.toy`): the top-1 class's centred-logit error after a fixed
   number of steps, per seed, GKL at γ < 1 against γ = 1;
@@ -20,7 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
-from gkl.experiments.stats import PairedDifference, paired_difference
+from gkl.experiments.stats import MIN_SEEDS, PairedDifference, paired_difference
 
 __all__ = ["SMALL_OVERHEAD", "ClaimCheck", "paired_check", "convergence_check", "overhead_check", "claims_table"]
 
@@ -42,8 +44,8 @@ class ClaimCheck:
 
 
 def _verdict(d: PairedDifference, expected: str) -> str:
-    if d.low is None:
-        return "not testable with one seed"
+    if not d.decided:
+        return f"not testable with {d.n} seed{'s' * (d.n != 1)} (fewer than {MIN_SEEDS})"
     if d.verdict == expected:
         return "supported"
     if d.verdict in ("ahead", "behind"):
@@ -56,12 +58,10 @@ def paired_check(claim: str, experiment: str, baseline: str, baseline_values: Ma
                  scale: float = 100.0, unit: str = " points") -> ClaimCheck:
     """The claim "``method`` is better than ``baseline``" from per-seed results ``{seed: value}``."""
     d = paired_difference(baseline_values, method_values, baseline, method)
-    label = f"{method} − {baseline}" + (f" ({what})" if what else "")
-    if d.low is None:
-        measured = f"{label}: {scale * d.mean:+.3g}{unit} from one seed"
-    else:
-        measured = (f"{label}: {scale * d.mean:+.3g}{unit}, 95 % CI [{scale * d.low:+.3g}, {scale * d.high:+.3g}] "
-                    f"over {d.n} seeds ({'higher' if higher_is_better else 'lower'} is better)")
+    measured = d.sentence(what, scale, unit, digits=2)
+    measured = measured[:measured.rindex(": ")]  # the verdict column says it, in the claim's words
+    if d.decided:
+        measured += f" ({'higher' if higher_is_better else 'lower'} is better)"
     return ClaimCheck(claim, experiment, measured, _verdict(d, "ahead" if higher_is_better else "behind"))
 
 

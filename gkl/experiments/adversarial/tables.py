@@ -26,7 +26,8 @@ def describe_methods(profile: Profile, num_classes: int) -> str:
 
 
 def paired(records: Sequence[dict[str, Any]], a: str, b: str, key: str) -> PairedDifference:
-    """:func:`gkl.experiments.stats.paired_difference` of ``key`` between methods ``a`` and ``b`` (``b − a``)."""
+    """:func:`gkl.experiments.stats.paired_difference` of ``key`` between methods ``a`` and ``b`` (``b − a``):
+    its ``sentence()`` prints the difference, the interval, the MDE and the verdict."""
     ra = {r["seed"]: r[key] for r in records if r["method"] == a}
     rb = {r["seed"]: r[key] for r in records if r["method"] == b}
     return paired_difference(ra, rb, a, b)
@@ -102,17 +103,17 @@ def format_budgets(record: dict[str, Any]) -> str:
 def format_neighbours(record: dict[str, Any], method: str = "gkl", config_id: Optional[int] = None) -> str:
     """A markdown table of the grid configurations of ``method`` (a registered name) one setting away
     from its chosen one (or from grid configuration ``config_id``): validation accuracies and the
-    paired difference of validation PGD accuracy (95 % CI over the sweep's seeds, verdict by
-    :func:`gkl.experiments.stats.paired_difference`)."""
+    paired difference of validation PGD accuracy (95 % CI over the sweep's seeds, its minimum
+    detectable effect and the verdict of :func:`gkl.experiments.stats.paired_difference`: fewer than
+    three seeds give no interval)."""
     from gkl.experiments.adversarial.selection import grid_neighbours
 
     cid = int(record["chosen"][method]["config_id"]) if config_id is None else int(config_id)
     lines = ["| changed setting | validation clean | validation PGD | PGD difference, 95 % CI "
-             "| verdict |", "|---|---|---|---|---|"]
+             "| MDE | verdict |", "|---|---|---|---|---|---|"]
     for s, d in grid_neighbours(record, method, cid):
-        ci = "—" if d.low is None else f"[{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
         lines.append(f"| {d.b} | {100 * s['val_clean']:.1f} | {100 * s['val_pgd']:.1f} | "
-                     f"{100 * d.mean:+.1f} {ci} | {d.verdict} |")
+                     f"{100 * d.mean:+.1f} {d.interval_text()} | {d.mde_text()} | {d.verdict} |")
     return "\n".join(lines)
 
 

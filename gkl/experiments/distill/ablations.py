@@ -4,7 +4,8 @@ seed by seed, against the tuned GKL itself.
 
 For a value :math:`v` of a setting and seeds :math:`s = 1..n`, the paired difference
 :math:`d_s = a_s(v) - a_s(\text{tuned GKL})` gives the interval
-:math:`\bar d \pm t_{0.975,n-1}\,\mathrm{sd}(d)/\sqrt n` and the verdict of
+:math:`\bar d \pm t_{0.975,n-1}\,\mathrm{sd}(d)/\sqrt n`, the minimum detectable effect
+:math:`(t_{0.975,n-1} + t_{0.80,n-1})\,\mathrm{sd}(d)/\sqrt n` and the verdict of
 :func:`gkl.experiments.stats.paired_difference` (the book's one rule).
 """
 
@@ -86,7 +87,9 @@ def run_ablation(profile: Profile, sweep: Sweep, seeds: Optional[tuple[int, ...]
 def ablation_rows(sweeps: Sequence[Sweep], runs: Mapping[str, Mapping[str, list[RunResult]]],
                   tuned: DistillConfig, reference: list[RunResult], metric: str = "test_acc") -> list[dict[str, Any]]:
     """One row per moved value (the tuned value itself left out): mean ± std over seeds, the paired
-    difference to the tuned GKL ``reference`` (same seeds) with its 95 % interval and verdict."""
+    difference to the tuned GKL ``reference`` (same seeds) with its 95 % interval, its minimum
+    detectable effect ``mde``, the verdict and the whole :class:`~gkl.experiments.stats.PairedDifference`
+    ``diff`` (whose ``interval_text()`` / ``mde_text()`` print them)."""
     base = {i: float(r.history[-1][metric]) for i, r in enumerate(reference)}
     rows = []
     for s in sweeps:
@@ -97,5 +100,6 @@ def ablation_rows(sweeps: Sequence[Sweep], runs: Mapping[str, Mapping[str, list[
             mean, std = mean_std(list(vals.values()))
             d = paired_difference(base, vals, "tuned GKL", f"{s.parameter} = {v}")
             rows.append({"setting": s.parameter, "value": str(v), "mean": mean, "std": std, "n": d.n,
-                         "delta": d.mean, "low": d.low, "high": d.high, "verdict": d.verdict})
+                         "delta": d.mean, "low": d.low, "high": d.high, "mde": d.mde, "verdict": d.verdict,
+                         "diff": d})
     return rows

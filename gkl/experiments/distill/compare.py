@@ -40,21 +40,23 @@ def _paired(values: Sequence[float], baseline: Sequence[float]) -> PairedDiffere
 
 
 def paired_verdict(values: list[float], baseline: list[float]) -> str:
-    """``"ahead"``, ``"behind"`` or ``"no difference detected"``: ``values`` against ``baseline``, seed by seed.
+    """``"ahead"``, ``"behind"``, ``"no difference detected"`` or ``"too few seeds"``: ``values``
+    against ``baseline``, seed by seed.
 
     Both lists hold one number per seed, in the same seed order (same seed = same initial weights and
     data order). The book's one verdict rule, :func:`gkl.experiments.stats.paired_difference`:
     ``"ahead"`` / ``"behind"`` when the 95 % confidence interval (Student's t) of the mean per-seed
-    difference lies above / below zero; with fewer than two paired seeds there is no interval, so no
-    difference is detected.
+    difference lies above / below zero (differences with no spread: the exact sign-flip test); with
+    fewer than three paired seeds there is no interval and no verdict (``"too few seeds"``).
     """
-    if min(len(values), len(baseline)) < 2:
-        return "no difference detected"
     return _reading(_paired(values, baseline))
 
 
 def _reading(d: PairedDifference) -> str:
-    """``d.verdict`` without its seed count: ``"ahead"``, ``"behind"`` or ``"no difference detected"``."""
+    """``d.verdict`` without its seed count: ``"ahead"``, ``"behind"``, ``"no difference detected"``
+    or ``"too few seeds"``."""
+    if not d.decided:
+        return "too few seeds"
     return d.verdict if d.verdict in ("ahead", "behind") else "no difference detected"
 
 
@@ -63,8 +65,10 @@ def compare_to(results: Mapping[str, list[RunResult]], baseline: str = "none", m
 
     Returns rows with the difference of means ``delta``, the paired per-seed differences, how many
     seeds the method wins, the 95 % interval of the mean paired difference (``low``, ``high``; ``None``
-    with one seed) and a verdict by :func:`paired_verdict`: ``"better"`` / ``"worse"`` when the interval
-    lies above / below zero, else ``"no difference detected"``.
+    without an interval), its minimum detectable effect ``mde``, the whole comparison ``diff`` (a
+    :class:`~gkl.experiments.stats.PairedDifference`) and a verdict by :func:`paired_verdict`:
+    ``"better"`` / ``"worse"`` when the interval lies above / below zero, else ``"no difference
+    detected"`` (or ``"too few seeds"``).
     """
     if baseline not in results:
         raise ValueError(f"baseline {baseline!r} is not among the results: {', '.join(results)}")
@@ -80,7 +84,8 @@ def compare_to(results: Mapping[str, list[RunResult]], baseline: str = "none", m
         ci = _paired(r["values"], base["values"])
         rows.append({"method": label, "delta": r["mean"] - base["mean"], "paired": paired,
                      "wins": sum(p > 0 for p in paired), "n": n, "spread": spread, "low": ci.low, "high": ci.high,
-                     "verdict": {"ahead": "better", "behind": "worse"}.get(_reading(ci), "no difference detected")})
+                     "mde": ci.mde, "diff": ci,
+                     "verdict": {"ahead": "better", "behind": "worse"}.get(_reading(ci), _reading(ci))})
     return rows
 
 
@@ -96,7 +101,8 @@ def verdict_between(a: Any, b: Any, metric: str = "test_acc") -> dict[str, Any]:
 
     ``a`` and ``b`` are each a :func:`summarize` row, a list of :class:`RunResult` (seed order) or a
     list of per-seed numbers. Returns ``verdict``, ``delta`` (difference of means), ``wins`` (seeds
-    where ``a`` is higher), ``n`` (paired seeds) and the 95 % interval ``low``, ``high``.
+    where ``a`` is higher), ``n`` (paired seeds), the 95 % interval ``low``, ``high``, the minimum
+    detectable effect ``mde`` and the :class:`~gkl.experiments.stats.PairedDifference` ``diff``.
     """
     va, vb = _values(a, metric), _values(b, metric)
     n = min(len(va), len(vb))
@@ -104,16 +110,26 @@ def verdict_between(a: Any, b: Any, metric: str = "test_acc") -> dict[str, Any]:
         raise ValueError("verdict_between needs at least one value on each side")
     ci = _paired(va, vb)
     return {"verdict": _reading(ci), "delta": mean_std(va)[0] - mean_std(vb)[0],
-            "wins": sum(x > y for x, y in zip(va[:n], vb[:n])), "n": n, "low": ci.low, "high": ci.high}
+            "wins": sum(x > y for x, y in zip(va[:n], vb[:n])), "n": n, "low": ci.low, "high": ci.high,
+            "mde": ci.mde, "diff": ci}
 
 
 def difference_sentence(a: Any, b: Any, name_a: str, name_b: str, metric: str = "test_acc", scale: float = 100.0) -> str:
     """A clause that holds whatever the numbers are: ``"GKL is ahead of KD (+1.2 points, 95 % CI [+0.3,
-    +2.1], 3/3 seeds higher)"``, ``"GKL is behind KD (...)"`` or ``"no difference detected between GKL
-    and KD (+0.2 points, 95 % CI [-1.0, +1.4], 2/3 seeds higher)"`` (the rule of :func:`paired_verdict`)."""
+    +2.1], MDE 0.9 points, 3/3 seeds higher)"``, ``"GKL is behind KD (...)"``, ``"no difference
+    detected between GKL and KD (+0.2 points, 95 % CI [-1.0, +1.4], MDE 1.7 points, 2/3 seeds
+    higher)"`` or ``"too few seeds to compare GKL and KD (...)"`` (the rule of :func:`paired_verdict`)."""
     v = verdict_between(a, b, metric)
-    ci = "" if v["low"] is None else f", 95 % CI [{v['low'] * scale:+.1f}, {v['high'] * scale:+.1f}]"
+    d: PairedDifference = v["diff"]
+    if d.low is not None:
+        ci = f", 95 % CI {d.interval_text(scale)}, MDE {d.mde_text(scale)} points"
+    elif d.decided:
+        ci = f", {d.interval_text(scale)}, exact sign-flip p = {d.p_value:.2g}"
+    else:
+        ci = ""
     nums = f"{v['delta'] * scale:+.1f} points{ci}, {v['wins']}/{v['n']} seeds higher"
+    if v["verdict"] == "too few seeds":
+        return f"too few seeds to compare {name_a} and {name_b} ({nums})"
     if v["verdict"] == "no difference detected":
         return f"no difference detected between {name_a} and {name_b} ({nums})"
     return f"{name_a} is {'ahead of' if v['verdict'] == 'ahead' else 'behind'} {name_b} ({nums})"
@@ -121,12 +137,13 @@ def difference_sentence(a: Any, b: Any, name_a: str, name_b: str, metric: str = 
 
 def format_comparison(rows: list[dict[str, Any]], baseline: str = "student alone", scale: float = 100.0) -> str:
     """Markdown table of :func:`compare_to`."""
-    lines = [f"| method | Δ vs {baseline} (points) | per-seed Δ | seeds won | 95 % CI (points) | reading |",
-             "|---|---|---|---|---|---|"]
+    lines = [f"| method | Δ vs {baseline} (points) | per-seed Δ | seeds won | 95 % CI (points) | MDE (points) | reading |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         per = ", ".join(f"{p * scale:+.1f}" for p in r["paired"])
-        ci = "—" if r.get("low") is None else f"[{r['low'] * scale:+.1f}, {r['high'] * scale:+.1f}]"
-        lines.append(f"| {r['method']} | {r['delta'] * scale:+.2f} | {per} | {r['wins']}/{r['n']} | {ci} | {r['verdict']} |")
+        d: PairedDifference = r["diff"]
+        lines.append(f"| {r['method']} | {r['delta'] * scale:+.2f} | {per} | {r['wins']}/{r['n']} | "
+                     f"{d.interval_text(scale)} | {d.mde_text(scale)} | {r['verdict']} |")
     return "\n".join(lines)
 
 
@@ -143,9 +160,10 @@ def records_to_markdown(rows: list[Mapping[str, Any]]) -> str:
 
 def headline(results: Mapping[str, list[RunResult]], baseline: str, metric: str = "test_acc") -> list[dict[str, Any]]:
     """The headline comparison: per method mean ± std over seeds and, against ``baseline`` (same
-    seeds), the paired difference with its 95 % interval and the verdict of
-    :func:`gkl.experiments.stats.paired_difference` (``"ahead"``, ``"behind"`` or ``"no difference
-    detected at n = k"``; ``None`` for the baseline itself)."""
+    seeds), the paired difference with its 95 % interval, its minimum detectable effect ``mde`` and
+    the verdict of :func:`gkl.experiments.stats.paired_difference` (``"ahead"``, ``"behind"``, ``"no
+    difference detected at n = k"`` or ``"too few seeds (n = k)"``; ``None`` for the baseline itself);
+    ``diff`` holds the :class:`~gkl.experiments.stats.PairedDifference`."""
     if baseline not in results:
         raise ValueError(f"baseline {baseline!r} is not among the results: {', '.join(results)}")
     per = {m: {i: float(r.history[-1][metric]) for i, r in enumerate(runs)} for m, runs in results.items()}
@@ -153,10 +171,10 @@ def headline(results: Mapping[str, list[RunResult]], baseline: str, metric: str 
     for m, vals in per.items():
         mean, std = mean_std(list(vals.values()))
         row = {"method": m, "mean": mean, "std": std, "n": len(vals), "values": list(vals.values()),
-               "delta": None, "low": None, "high": None, "verdict": None}
+               "delta": None, "low": None, "high": None, "mde": None, "verdict": None, "diff": None}
         if m != baseline:
             d = paired_difference(per[baseline], vals, baseline, m)
-            row.update(delta=d.mean, low=d.low, high=d.high, verdict=d.verdict)
+            row.update(delta=d.mean, low=d.low, high=d.high, mde=d.mde, verdict=d.verdict, diff=d)
         rows.append(row)
     return rows
 
@@ -164,14 +182,15 @@ def headline(results: Mapping[str, list[RunResult]], baseline: str, metric: str 
 def format_headline(rows: list[dict[str, Any]], labels: Mapping[str, str], baseline: str, scale: float = 100.0) -> str:
     """Markdown table of :func:`headline` (``labels``: method -> display name)."""
     name = labels.get(baseline, baseline)
-    lines = [f"| method | test accuracy (%, mean ± std) | per seed | Δ vs {name} (points) | 95 % CI | verdict |",
-             "|---|---|---|---|---|---|"]
+    lines = [f"| method | test accuracy (%, mean ± std) | per seed | Δ vs {name} (points) | 95 % CI | MDE | verdict |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         per = ", ".join(f"{v * scale:.1f}" for v in r["values"])
         head = f"| {labels.get(r['method'], r['method'])} | {r['mean'] * scale:.2f} ± {r['std'] * scale:.2f} | {per} |"
         if r["delta"] is None:
-            lines.append(head + " (baseline) | — | — |")
+            lines.append(head + " (baseline) | — | — | — |")
         else:
-            ci = "—" if r["low"] is None else f"[{r['low'] * scale:+.2f}, {r['high'] * scale:+.2f}]"
-            lines.append(head + f" {r['delta'] * scale:+.2f} | {ci} | {r['verdict']} |")
+            d: PairedDifference = r["diff"]
+            lines.append(head + f" {r['delta'] * scale:+.2f} | {d.interval_text(scale, 2)} | {d.mde_text(scale, 2)} "
+                         f"| {r['verdict']} |")
     return "\n".join(lines)

@@ -40,7 +40,8 @@ def trends_vs_reported(results: Mapping[str, list[RunResult]]) -> list[dict[str,
 
     For each trend "A beats B": the reported gaps (points) and our difference of mean last-epoch
     accuracies with its verdict (see :func:`compare_to`): ``agrees`` if we also see A better (the 95 %
-    interval of the paired difference above zero), ``disagrees`` if we see A worse, else ``inconclusive``.
+    interval of the paired difference above zero), ``disagrees`` if we see A worse, else
+    ``inconclusive``; the interval and the minimum detectable effect beside it.
     """
     from gkl import reported
 
@@ -62,8 +63,12 @@ def trends_vs_reported(results: Mapping[str, list[RunResult]]) -> list[dict[str,
         if a not in results or b not in results:
             continue
         row = {r["method"]: r for r in compare_to({b: results[b], a: results[a]}, b)}[a]
-        verdict = {"better": "agrees", "worse": "disagrees"}.get(row["verdict"], "inconclusive (no difference detected)")
+        verdict = {"better": "agrees", "worse": "disagrees"}.get(row["verdict"], f"inconclusive ({row['verdict']})")
+        d = row["diff"]
         out.append({"trend": text, "reported by the authors": "; ".join(rep),
-                    "ours (points)": f"{100 * row['delta']:+.2f} (seeds won {row['wins']}/{row['n']})", "reading": verdict})
+                    "ours (points)": f"{100 * row['delta']:+.2f}, " + ("95 % CI " if d.low is not None else "")
+                                     + f"{d.interval_text(100, 2)}, MDE {d.mde_text(100, 2)} "
+                                     f"(seeds won {row['wins']}/{row['n']})",
+                    "reading": verdict})
     return out
 
