@@ -1,4 +1,4 @@
-"""Command line: ``python -m gkl adversarial | evaluate | distill | bench | sweep``.
+"""Command line: ``python -m gkl adversarial | evaluate | distill | bench | sweep | power``.
 
 Examples::
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
-from gkl.cli import adversarial, bench, distill, evaluate, sweep
+from gkl.cli import adversarial, bench, distill, evaluate, power, sweep
 from gkl.cli.common import CLIError, Parser
 
 __all__ = ["main", "build_parser", "CLIError", "SUBCOMMANDS"]
@@ -30,7 +30,8 @@ PROG = "gkl"  #: the prefix of error lines (``gkl: error: ...``)
 USAGE_PROG = "python -m gkl"
 
 #: One module per sub-command, each with ``add_parser(subparsers)`` (which sets ``func``).
-SUBCOMMANDS = {"adversarial": adversarial, "evaluate": evaluate, "distill": distill, "bench": bench, "sweep": sweep}
+SUBCOMMANDS = {"adversarial": adversarial, "evaluate": evaluate, "distill": distill, "bench": bench, "sweep": sweep,
+               "power": power}
 
 
 def build_parser() -> Parser:
