@@ -172,7 +172,7 @@ def test_benchmark_table():
     rows = [{"impl": i, "classes": c, "batch": 8, "median_ms": float(c) * (10 if i == "pairwise" else 1),
              "peak_mib": 0.5 * c} for i in ("gkl", "pairwise") for c in (10, 100)]
     html = V.benchmark_table(rows).data
-    assert html.count("<tr>") == 3 and "pairwise / gkl time" in html and "10.0×" in html
+    assert html.count("<tr>") == 3 and "pairwise / gkl time" in html and "10×" in html
     with pytest.raises(ValueError, match="empty"):
         V.benchmark_table([])
 

@@ -1,12 +1,13 @@
 r"""The maths checked in torch: hand-derived gradients against autograd, the O(C) wMSE against its
 explicit and naive forms, the wMSE's curvature, and what the wMSE is not (MSE on probabilities).
 
-**Hand-derived gradients of** :math:`\mathrm{KL}(s_m \| s_n)` (one sample, :math:`d = (o_m - o_n)/T`):
+**Hand-derived gradients of** :math:`\mathrm{KL}(s_m \| s_n)` (one sample, :math:`s = \mathrm{softmax}(o/T)`,
+:math:`d = o_m - o_n` on raw logits, as in the book's notation):
 
 .. math::
 
    \frac{\partial\,\mathrm{KL}}{\partial o_n[i]} = \frac{s_n[i] - s_m[i]}{T}, \qquad
-   \frac{\partial\,\mathrm{KL}}{\partial o_m[i]} = \frac{s_m[i]}{T}\Big(d_i - \sum_k s_m[k]\, d_k\Big).
+   \frac{\partial\,\mathrm{KL}}{\partial o_m[i]} = \frac{s_m[i]}{T^2}\Big(d_i - \sum_k s_m[k]\, d_k\Big).
 
 The first is the gradient of the soft-label cross-entropy, the second that of the weighted MSE
 (see :func:`gkl.derivations.symbolic.decoupling_proof`).
@@ -39,15 +40,16 @@ def kl_hand_gradients(student_logits: Tensor, teacher_logits: Tensor, temperatur
     r"""Gradients of :func:`gkl.kl_div` (batch mean) from the hand-derived formulas.
 
     Returns ``(grad_student, grad_teacher)``:
-    :math:`(s_n - s_m)/(BT)` and :math:`s_m \odot (d - \sum_k s_m[k] d_k)/(BT)` with :math:`d=(o_m-o_n)/T`.
+    :math:`(s_n - s_m)/(BT)` and :math:`s_m \odot (d - \sum_k s_m[k] d_k)/(BT^2)` with :math:`d=o_m-o_n`.
     """
     B = student_logits.shape[0]
     T = float(temperature)
     sm = F.softmax(teacher_logits / T, dim=1)
     sn = F.softmax(student_logits / T, dim=1)
-    d = (teacher_logits - student_logits) / T
-    dbar = (sm * d).sum(dim=1, keepdim=True)
-    return (sn - sm) / (B * T), sm * (d - dbar) / (B * T)
+    d = teacher_logits - student_logits  # the gap on raw logits
+    dbar = (sm * d).sum(dim=1, keepdim=True)  # its s_m-weighted mean
+    # one 1/T from the chain rule (z = o/T), one because z_m - z_n = d/T
+    return (sn - sm) / (B * T), sm * (d - dbar) / (B * T * T)
 
 
 def autograd_gradients(

@@ -2,12 +2,61 @@
 
 The website renders Markdown *outputs* without tables, so :func:`show` wraps the text in a
 :class:`Rich` object that notebooks and the website display through its HTML
-(:func:`markdown_to_html`).
+(:func:`markdown_to_html`). :func:`glue` hands a computed value to the page's text (myst-nb's
+``glue``) in a book build, and works without myst-nb (Colab, Jupyter) too.
 """
 
 from __future__ import annotations
 
-__all__ = ["Rich", "show", "markdown_to_html"]
+from typing import Any
+
+__all__ = ["Rich", "show", "markdown_to_html", "glue", "ratio", "number"]
+
+
+def glue(name: str, value: Any, display: bool = True) -> Any:
+    """myst-nb's ``glue(name, value, display)`` when myst-nb is installed (the book build: the page's
+    ``{glue:text}`` roles read ``name``); elsewhere (Colab, plain Jupyter, a script) a plain display of
+    ``value`` when ``display`` is true, and nothing otherwise. Returns ``value``.
+
+    The chapters import this, never ``myst_nb``: ``gkl[train,viz]`` does not install myst-nb.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show_plainly
+
+            show_plainly(value)
+        return value
+    myst_glue(name, value, display=display)
+    return value
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def number(x: float, digits: int = 2) -> str:
+    """A number for prose: ``digits`` significant digits, thousands separated, and powers of ten
+    written out for very small or large values (``1.2 × 10⁻⁵``), never ``1.2e-05``."""
+    x = float(x)
+    if x == 0 or not (x == x) or x in (float("inf"), float("-inf")):
+        return f"{x:g}"
+    if 1e-3 <= abs(x) < 1e6:
+        rounded = float(f"{x:.{digits}g}")
+        return f"{rounded:,.{max(digits - 1 - _exponent(rounded), 0)}f}"
+    mantissa, exp = f"{x:.{digits - 1}e}".split("e")
+    return f"{mantissa} × 10{str(int(exp)).translate(_SUPERSCRIPT)}"
+
+
+def _exponent(x: float) -> int:
+    import math
+
+    return int(math.floor(math.log10(abs(x))))
+
+
+def ratio(x: float) -> str:
+    """A ratio for prose: ``"1,100×"``, ``"23×"``, ``"1.5×"`` (two significant digits), never ``"1.11e+03×"``."""
+    return f"{number(x)}×"
 
 
 class Rich:

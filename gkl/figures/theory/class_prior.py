@@ -7,6 +7,7 @@ data-parallel rank's prior with and without the all-reduce (:func:`gkl.toy.shard
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any, Mapping, Optional, Sequence
 
 import torch
@@ -44,15 +45,20 @@ def sample_vs_prior_weights_figure(
     """
     go = plotly_go()
     K, C = sample_logits.shape
-    fig = make_subplots(rows=1, cols=K, subplot_titles=list(labels), shared_yaxes=True)
+    # Panel titles wrapped to the panel's width: side by side, one-line titles run into each other.
+    titles = ["<br>".join(textwrap.wrap(str(label), max(12, 66 // max(K, 1)))) for label in labels]
+    fig = make_subplots(rows=1, cols=K, subplot_titles=titles, shared_yaxes=True, horizontal_spacing=0.06)
     x = [str(i) for i in range(C)]
     u = F.softmax(sample_logits.double() / temperature, 1)
     for k in range(K):
-        fig.add_trace(go.Bar(x=x, y=u[k].tolist(), name="sample-wise softmax(o_m/T)", marker_color=ROLE_COLORS["teacher"],
-                             showlegend=k == 0), row=1, col=k + 1)
+        fig.add_trace(go.Bar(x=x, y=u[k].tolist(), name=f"per-sample weights softmax(o_m/{temperature:g})",
+                             marker_color=ROLE_COLORS["teacher"], showlegend=k == 0), row=1, col=k + 1)
         fig.add_trace(go.Bar(x=x, y=prior_rows[k].double().tolist(), name="class prior row P[y]",
                              marker_color=ROLE_COLORS["wmse"], showlegend=k == 0), row=1, col=k + 1)
-    fig.update_layout(barmode="group", height=380, legend={"orientation": "h", "y": -0.3})
+    fig.update_layout(barmode="group", height=400, margin={"t": 90},
+                      legend={"orientation": "h", "y": -0.25, "x": 0, "xanchor": "left"})
+    fig.update_annotations(font_size=12)  # the panel titles
+    fig.update_xaxes(title_text="class", title_standoff=4)
     fig.update_yaxes(range=[0, 1], title_text="weight u", row=1, col=1)
     return fig
 
@@ -70,7 +76,12 @@ def prior_sync_figure(shards: Mapping[str, Any]):
         fig.add_trace(go.Heatmap(z=P.double().tolist(), colorscale="Viridis", zmin=0, zmax=1, showscale=i == len(mats) - 1),
                       row=1, col=i + 1)
         fig.update_yaxes(autorange="reversed", row=1, col=i + 1, showticklabels=i == 0)
-    fig.update_layout(height=380, title_text=f"The class prior on {len(shards['local'])} data-parallel ranks: "
-                      "each rank's own (left) and after the all-reduce (right)")
+        fig.update_xaxes(title_text="soft-label class", title_font_size=11, row=1, col=i + 1)
+    fig.update_yaxes(title_text="true class", row=1, col=1)
+    # Two short lines: a one-line title is wider than the book's column and gets cut.
+    fig.update_layout(height=420, margin={"t": 100},
+                      title={"text": f"The class prior on {len(shards['local'])} data-parallel ranks<br>"
+                                     "<span style='font-size:13px'>each rank's own (left) and after the "
+                                     "all-reduce (right)</span>", "x": 0.02, "xanchor": "left"})
     fig.update_annotations(font_size=12)  # the panel titles
     return fig

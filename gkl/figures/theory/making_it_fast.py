@@ -57,6 +57,8 @@ def benchmark_table(rows: Sequence[Mapping[str, Any]]):
 
     from IPython.display import HTML
 
+    from gkl.figures.markdown import ratio as ratio_text
+
     if not rows:
         raise ValueError("rows is empty: nothing to tabulate")
     impls = list(dict.fromkeys(r["impl"] for r in rows))
@@ -67,14 +69,16 @@ def benchmark_table(rows: Sequence[Mapping[str, Any]]):
     if ratio:
         head.append("pairwise / gkl time")
     th = '<th style="padding:0 0.5em;text-align:right">'
-    lines = ['<table style="font-size:0.85em">', "<thead><tr>" + "".join(f"{th}{escape(h)}</th>" for h in head)
+    # a line may break after "_" in a long name (`gkl_prior MiB`): the table then fits a book column
+    lines = ['<table style="font-size:0.85em">', "<thead><tr>" + "".join(f"{th}{escape(h).replace('_', '_<wbr>')}</th>"
+                                                                         for h in head)
              + "</tr></thead>", "<tbody>"]
     for C in sorted({r["classes"] for r in rows}):
         cells = [str(C)]
         cells += [f"{by[(i, C)]['median_ms']:.3f}" if (i, C) in by else "" for i in impls]
         cells += [f"{by[(i, C)]['peak_mib']:.2f}" if (i, C) in by else "" for i in impls]
         if ratio:
-            cells.append(f"{by[('pairwise', C)]['median_ms'] / by[('gkl', C)]['median_ms']:.1f}×")
+            cells.append(ratio_text(by[("pairwise", C)]["median_ms"] / by[("gkl", C)]["median_ms"]))
         lines.append("<tr>" + "".join(f'<td style="padding:0 0.5em;text-align:right">{c}</td>' for c in cells) + "</tr>")
     lines += ["</tbody>", "</table>"]
     return HTML("\n".join(lines))

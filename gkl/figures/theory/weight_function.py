@@ -53,7 +53,7 @@ def weight_function_figure(
             # the colour scale follows each step (flat weights at small γ would be one dark block on
             # γ = 1's scale); the colour bar gives the values
             go.Heatmap(z=w.tolist(), x=x, y=x, colorscale="Viridis", zmin=0, zmax=float(w.max()),
-                       colorbar={"x": 0.41, "len": 0.9, "thickness": 12}, showscale=True),
+                       colorbar={"x": 0.40, "xanchor": "left", "len": 0.9, "thickness": 12}, showscale=True),
             go.Bar(x=x, y=u.tolist(), name="teacher soft label u", marker_color=ROLE_COLORS["teacher"], opacity=0.5),
             go.Bar(x=x, y=share.tolist(), name="Σ_k w[j,k]", marker_color=ROLE_COLORS["wmse"]),
         ])
@@ -62,9 +62,13 @@ def weight_function_figure(
     fig.update_yaxes(autorange="reversed", title_text="j", row=1, col=1)
     fig.update_xaxes(title_text="k", row=1, col=1)
     fig.update_xaxes(title_text="class j", row=1, col=2)
-    fig.update_yaxes(range=[0, 1], row=1, col=2)
+    # The bars' axis on the right: the gap between the panels holds only the heat-map's colour bar,
+    # so its tick labels can never run into another axis's labels, at any width.
+    fig.update_yaxes(range=[0, 1], side="right", title_text="weight", row=1, col=2)
     fig.update_layout(barmode="group", height=520)
-    return slider_figure(fig, steps, [fmt(g) for g in gammas], "γ = ", active, titles, pos)
+    fig = slider_figure(fig, steps, [fmt(g) for g in gammas], "γ = ", active, titles, pos)
+    fig.update_layout(title={"font": {"size": 14}, "x": 0.02, "xanchor": "left"})
+    return fig
 
 
 def curvature_figure(teacher_logits: Any, gammas: Sequence[float] | None = None, temperature: float = 1.0):
