@@ -27,6 +27,13 @@ def test_per_point_results_round_trip_and_feed_the_two_level_comparison():
     assert d.mean == pytest.approx(b.mean() - a.mean()) and d.low < d.mean < d.high and d.mde > 0
     with pytest.raises(ValueError, match="not in the full-power record"):
         FP.correct_matrix(rec, "dkd")
+    rec.update(sweep={"strongest_baseline": "kd"}, configs={"kd": {}, "gkl": {}})
+    for r in rec["rows"]:
+        r["test_acc"] = float(FP._unpack(r["correct"], 1003).mean())
+    f = FP.finding(rec, {"kd": "KD", "gkl": "GKL"})
+    assert f["baseline"] == "kd" and f["diff"].mean == pytest.approx(d.mean)
+    words = {"ahead": "**ahead** of KD", "behind": "**behind** KD"}.get(f["diff"].verdict, "**no difference**")
+    assert words in f["text"] and f["diff"].mde_text(100, 2) in f["text"] and "6 seeds" in f["text"]
 
 
 @pytest.mark.slow
