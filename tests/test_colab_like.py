@@ -3,10 +3,12 @@ installed by the notebook's own set-up cell from the **built wheel** (never the 
 editable install), in a working directory outside the repository (no repository files, no build
 cache). This catches a chapter that leans on files of the checkout or on the book build.
 
-The clean environment is a fresh virtual environment whose third-party packages (torch, plotly, ...)
-are this environment's, seen through a read-only overlay that leaves ``gkl`` out; the notebook's set-up
-cell installs the wheel into it because ``GKL_INSTALL`` names the wheel (on Colab the cell installs
-from GitHub instead). Part I chapters run in full; the training chapters run their smoke profile
+The clean environment is a fresh virtual environment seeded with Colab's preinstalled versions only
+(:mod:`tests.colab_env`: requests 2.32, numpy 2, ipywidgets 7.7, JupyterLab 4, torch ...); nothing of
+this build's environment is visible in it (no myst-nb, no Jupyter Book, no ``gkl``). The notebook's
+set-up cell installs the wheel with its declared extras into it because ``GKL_INSTALL`` names the
+wheel (on Colab the cell installs from GitHub instead), so a chapter that needs a package the extras
+do not declare fails here. Part I chapters run in full; the training chapters run their smoke profile
 (``GKL_SMOKE=1``, :mod:`gkl.experiments.smoke`: one epoch, two seeds), each from an empty run cache
 of its own, as a reader opening that one chapter in Colab would.
 """
@@ -14,55 +16,60 @@ of its own, as a reader opening that one chapter in Colab would.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
-import sysconfig
-import venv
 from pathlib import Path
 
 import pytest
+
+from tests.colab_env import build_wheel, colab_venv
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import notebooks  # noqa: E402  (tools/notebooks.py)
 
 CHAPTERS = [md for md in notebooks.planned_chapters(ROOT) if md.parent.name in ("theory", "training")]
-
-
-def _overlay(host: Path, dest: Path) -> Path:
-    """A folder of links to every entry of ``host`` site-packages except ``gkl``'s own files."""
-    dest.mkdir(parents=True)
-    for entry in host.iterdir():
-        name = entry.name.lower()
-        if name == "gkl" or name.startswith(("gkl-", "__editable__.gkl", "__editable___gkl")):
-            continue
-        (dest / entry.name).symlink_to(entry)
-    return dest
+#: Packages of the book build that Colab does not have: none may be importable in the clean venv.
+BUILD_ONLY = ("gkl", "myst_nb", "jupyter_book", "sphinx", "jupytext", "pytest")
 
 
 @pytest.fixture(scope="module")
 def wheel_kernel(tmp_path_factory):
-    """``(kernel name, venv python, wheel)``: a kernel in a clean venv, and the wheel its notebooks install."""
+    """``(kernel name, venv python, wheel)``: a kernel in a Colab-like venv, and the wheel its notebooks install."""
     tmp = tmp_path_factory.mktemp("colab-like")
-    dist = tmp / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
-                    str(ROOT)], check=True, capture_output=True)
-    wheel = next(dist.glob("gkl-*.whl"))
+    wheel = build_wheel(tmp / "dist")
     env_dir = tmp / "venv"
-    venv.create(env_dir, with_pip=False)
-    python = env_dir / "bin" / "python"
-    purelib = Path(subprocess.check_output([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                           text=True).strip())
-    overlay = _overlay(Path(sysconfig.get_paths()["purelib"]), tmp / "host-packages")
-    (purelib / "host-packages.pth").write_text(f"{overlay}\n")  # a plain path: its own .pth files never run
-    probe = subprocess.run([str(python), "-c", "import gkl"], capture_output=True, text=True, cwd=tmp)
-    assert probe.returncode != 0, "gkl must not be importable before the notebook installs it"
+    python = colab_venv(env_dir)
+    probe = subprocess.run([str(python), "-c", f"import importlib.util as u; print([m for m in {BUILD_ONLY!r} if u.find_spec(m)])"],
+                           capture_output=True, text=True, cwd=tmp, check=True)
+    assert probe.stdout.strip() == "[]", f"the clean venv sees the build's packages: {probe.stdout}"
     spec_dir = tmp / "jupyter" / "kernels" / "gkl-wheel"
     spec_dir.mkdir(parents=True)
     (spec_dir / "kernel.json").write_text(json.dumps({
         "argv": [str(python), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
         "display_name": "gkl from its wheel", "language": "python"}))
     return {"jupyter_path": str(tmp / "jupyter"), "python": python, "wheel": wheel, "work": tmp / "work", "venv": env_dir}
+
+
+def test_glue_without_myst_nb_is_a_plain_display(monkeypatch):
+    """The chapters glue values through :func:`gkl.figures.markdown.glue`, which needs no myst-nb."""
+    import builtins
+
+    from gkl.figures import markdown
+
+    real_import = builtins.__import__
+
+    def no_myst_nb(name, *args, **kwargs):
+        if name == "myst_nb" or name.startswith("myst_nb."):
+            raise ImportError("No module named 'myst_nb'")
+        return real_import(name, *args, **kwargs)
+
+    shown = []
+    monkeypatch.setattr(builtins, "__import__", no_myst_nb)
+    monkeypatch.setattr("IPython.display.display", lambda v: shown.append(v))
+    assert markdown.glue("x", 1.5, display=False) == 1.5 and shown == []
+    assert markdown.glue("x", 2.5) == 2.5 and shown == [2.5]
 
 
 @pytest.mark.slow
@@ -75,8 +82,11 @@ def test_chapter_runs_from_the_wheel_outside_the_repository(md, wheel_kernel, mo
     work.mkdir(parents=True)
     monkeypatch.setenv("JUPYTER_PATH", wheel_kernel["jupyter_path"])
     monkeypatch.setenv("GKL_INSTALL", f"{wheel_kernel['wheel']}[train,viz]")
-    for var in ("PYTHONPATH", "GKL_RUNS_DIR", "GKL_SMOKE"):
+    for var in ("PYTHONPATH", "PYTHONHOME", "GKL_RUNS_DIR", "GKL_SMOKE"):
         monkeypatch.delenv(var, raising=False)
+    # the kernel (and any process a chapter starts) sees the clean venv, as Colab's shell sees its python
+    monkeypatch.setenv("VIRTUAL_ENV", str(wheel_kernel["venv"]))
+    monkeypatch.setenv("PATH", f"{wheel_kernel['venv'] / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     training = md.parent.name == "training"
     if training:
         monkeypatch.setenv("GKL_SMOKE", "1")
@@ -85,6 +95,8 @@ def test_chapter_runs_from_the_wheel_outside_the_repository(md, wheel_kernel, mo
     nbclient.NotebookClient(nb, timeout=600, kernel_name="gkl-wheel", resources={"metadata": {"path": str(work)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
+    setup = next(c for c in nb.cells if c.cell_type == "code")  # the install cell: pip's output, if any
+    assert "ERROR" not in "".join(o.get("text", "") for o in setup.get("outputs", [])), setup.outputs
     where = "".join(o.get("text", "") for o in nb.cells[-1].outputs).strip()
     assert where.startswith(str(wheel_kernel["venv"])), f"gkl came from {where}, not from the installed wheel"
     assert not any(p.name == "book" for p in work.rglob("*")), "the chapter wrote into a book/ folder"
@@ -94,5 +106,5 @@ def test_chapter_runs_from_the_wheel_outside_the_repository(md, wheel_kernel, mo
         text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
         assert BANNER in text
         root = work / "runs"
-        profiles = [*root.glob("adversarial-*"), *root.glob("distill/*")]  # one folder per profile
+        profiles = [*root.glob("adversarial/*"), *root.glob("distill/*")]  # runs/<task>/<profile>/
         assert profiles and all(p.name.endswith("-smoke") for p in profiles), profiles
