@@ -6,15 +6,41 @@ A profile is a frozen description of one experiment: its name (also its cache fo
 its methods and seeds, and how long it trains. Copies with changes come from :meth:`replace`; the
 tuning protocol (:mod:`gkl.experiments.protocol`) reads and sets the training length through
 :attr:`epochs` and :meth:`with_epochs`, whatever a task calls it inside.
+
+The chapters' profiles come from a recorded tuning sweep (``recorded/<task>-<profile>.json``) when
+one exists (:func:`recorded_sweep`); without one a profile runs its methods at the **released**
+configurations — the authors' own tuning, not re-tuned here — and says so in its ``source``
+(:data:`RELEASED`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, Mapping, Optional, TypeVar, Union
 
-__all__ = ["ExperimentProfile"]
+__all__ = ["ExperimentProfile", "RELEASED", "recorded_source", "recorded_sweep"]
+
+#: The ``source`` of a chapter profile built without a recorded sweep.
+RELEASED = "released configuration, not re-tuned here"
+
+
+def recorded_source(record: Mapping[str, Any]) -> str:
+    """The ``source`` of a chapter profile built from ``record``."""
+    return f"tuned by the recorded sweep {record.get('task', '')}-{record.get('profile', '')}.json"
+
+
+def recorded_sweep(task: str, record: Union[str, Path, Mapping[str, Any]]) -> Optional[dict[str, Any]]:
+    """:func:`gkl.experiments.protocol.load_record` of ``record``, or ``None`` when ``record`` names a
+    profile (``"gpu"``) whose sweep has not been recorded: the chapters then run the released
+    configuration. A missing file named by a path is still an error."""
+    from gkl.experiments import protocol
+    from gkl.experiments.record import recorded_path
+
+    if isinstance(record, str) and not Path(record).suffix and not recorded_path(f"{task}-{record}").is_file():
+        return None
+    return protocol.load_record(task, record)
 
 P = TypeVar("P", bound="ExperimentProfile")
 

@@ -25,12 +25,12 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 import torch
 
 __all__ = ["Rate", "COLAB_T4", "AUTOATTACK_STEPS", "model_flops", "Sizing", "at_sizing", "distill_sizing",
-           "measured_epoch_s"]
+           "measured_epoch_s", "recorded_epoch_s", "plan_sentence"]
 
 #: Attack steps (forward + input backward) charged per point for standard AutoAttack.
 AUTOATTACK_STEPS = 2000
@@ -165,3 +165,27 @@ def measured_epoch_s(results: Union[str, Path], profile: str) -> Optional[float]
         if row.get("profile") == profile and row.get("amp") in (None, "fp16"):
             return float(row["epoch_s"])
     return None
+
+
+def recorded_epoch_s(record: Mapping[str, Any]) -> dict[str, float]:
+    """Per method (registered name) of a recorded sweep: the mean training time of one epoch, over
+    its epochs-stage runs (``train_s / epochs``; one CPU thread, evaluation excluded, on the machine
+    the record names)."""
+    acc: dict[str, list[float]] = {}
+    for r in record.get("rows", []):
+        if r.get("stage") == "epochs" and r.get("train_s") and r.get("epochs"):
+            acc.setdefault(r["method"], []).append(float(r["train_s"]) / int(r["epochs"]))
+    return {m: sum(v) / len(v) for m, v in acc.items()}
+
+
+def plan_sentence(what: str, runs: int, epochs: int, seconds: Optional[float], basis: str,
+                  teacher_epochs: int = 0) -> str:
+    """What a chapter trains and about how long, for its first lines: ``runs`` runs of ``epochs``
+    epochs (and a teacher of ``teacher_epochs``), ``seconds`` in all on ``basis`` (``None``: no
+    figure, ``basis`` says why)."""
+    teacher = f" after a teacher of {teacher_epochs} epoch(s)" if teacher_epochs else ""
+    head = f"It trains {what}: {runs} run(s) × {epochs} epoch(s) = {runs * epochs} run-epochs{teacher}"
+    if seconds is None:
+        return f"{head} ({basis})."
+    took = f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+    return f"{head}; about **{took}** ({basis})."

@@ -4,8 +4,15 @@ minute on a CPU.
 The chapters build their profiles with :func:`gkl.experiments.distill.tuned_profile` and
 :func:`gkl.experiments.adversarial.tuned_profile`; both pass the result through :func:`distill` /
 :func:`adversarial` here, which return it unchanged unless the environment variable :data:`ENV` is set
-(to anything but ``0``). Then they shrink it: one epoch (the teacher too), the first two seeds, and for
-adversarial training a 64-point test split with AutoAttack on 4 of them. The profile's name gets a
+(to anything but ``0``). Then they shrink it: one epoch (the teacher too), the first two seeds (of a
+profile's own: the one-seed GPU profiles keep one), and for adversarial training a 64-point test
+split with AutoAttack on 4 of them. On CIFAR (the GPU profiles) every network also trains on
+:data:`CIFAR_TRAIN` training images only (the teacher too) and evaluates during training on at most
+that many test images, so the smoke run of a GPU profile takes minutes on a CPU — and, pointed at
+tiny CIFAR-shaped files (:func:`gkl.data.write_fake_cifar`, through ``GKL_DATA_DIR``), seconds, which
+is how CI runs the GPU code path without a GPU or a download. Without a CUDA device a smoke run also
+switches the GPU profiles' fp16 autocast off (:func:`_amp`): fp16 on a CPU is emulated, and one
+training step of PreActResNet-18 took minutes. The profile's name gets a
 ``-smoke`` suffix, so smoke runs never share a cache folder with real ones, and
 :func:`gkl.figures.runtime.start` prints :data:`BANNER` at the top of every chapter.
 
@@ -19,7 +26,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-__all__ = ["ENV", "BANNER", "enabled", "distill", "adversarial"]
+__all__ = ["ENV", "BANNER", "CIFAR_TRAIN", "enabled", "distill", "adversarial"]
 
 #: The environment variable that switches smoke runs on.
 ENV = "GKL_SMOKE"
@@ -30,6 +37,8 @@ BANNER = (f"{ENV} is set: this chapter runs a smoke profile (1 epoch, 2 seeds, s
 _SEEDS = 2
 _AT_TEST_POINTS = 64
 _AT_AA_POINTS = 4
+#: Training images of a CIFAR smoke run (students, the teacher and adversarial training alike).
+CIFAR_TRAIN = 256
 
 
 def enabled() -> bool:
@@ -45,9 +54,15 @@ def distill(profile: Any) -> Any:
     """A distillation :class:`~gkl.experiments.distill.profiles.Profile`, shrunk when smoke runs are on."""
     if not enabled():
         return profile
-    return profile.replace(name=_renamed(profile.name), seeds=tuple(profile.seeds[:_SEEDS]),
-                           train={**dict(profile.train), "epochs": 1},
-                           teacher_train={**dict(profile.teacher_train), "epochs": 1})
+    changes: dict[str, Any] = {}
+    train, teacher_train = {**dict(profile.train), "epochs": 1}, {**dict(profile.teacher_train), "epochs": 1}
+    if _cifar(profile):
+        changes = {"train_subset": min(profile.train_subset or CIFAR_TRAIN, CIFAR_TRAIN),
+                   "teacher_subset": min(profile.teacher_subset or CIFAR_TRAIN, CIFAR_TRAIN)}
+        train["eval_subset"] = teacher_train["eval_subset"] = CIFAR_TRAIN
+        train["amp"], teacher_train["amp"] = _amp(train.get("amp")), _amp(teacher_train.get("amp"))
+    return profile.replace(name=_renamed(profile.name), seeds=tuple(profile.seeds[:_SEEDS]), train=train,
+                           teacher_train=teacher_train, **changes)
 
 
 def adversarial(profile: Any) -> Any:
@@ -56,6 +71,21 @@ def adversarial(profile: Any) -> Any:
     if not enabled():
         return profile
     aa = profile.autoattack_subset
+    changes: dict[str, Any] = {}
+    if _cifar(profile):  # no validation split: train on CIFAR_TRAIN images (all there are, if fewer)
+        changes = {"validation": None, "train_subset": min(profile.train_subset or CIFAR_TRAIN, CIFAR_TRAIN),
+                   "eval_subset": min(profile.eval_subset or CIFAR_TRAIN, CIFAR_TRAIN), "amp": _amp(profile.amp)}
     return profile.replace(name=_renamed(profile.name), seeds=tuple(profile.seeds[:_SEEDS]), epochs=1, eval_every=1,
                            test_subset=min(profile.test_subset or _AT_TEST_POINTS, _AT_TEST_POINTS),
-                           autoattack_subset=min(aa or _AT_AA_POINTS, _AT_AA_POINTS))
+                           autoattack_subset=min(aa or _AT_AA_POINTS, _AT_AA_POINTS), **changes)
+
+
+def _cifar(profile: Any) -> bool:
+    return str(profile.dataset).startswith("cifar")
+
+
+def _amp(amp: Any) -> Any:
+    """``amp`` where a CUDA device will run it, else ``None`` (fp16 autocast on a CPU is emulated)."""
+    import torch
+
+    return amp if torch.cuda.is_available() else None

@@ -33,6 +33,11 @@ class TrainConfig:
     a serialisation and an ``fsync``: ~7 % of an epoch of the CPU distillation runs); a killed run
     resumes from the last one written and rewrites ``metrics.jsonl`` from it, losing at most
     ``checkpoint_every - 1`` epochs of work.
+
+    ``progress`` draws a bar per epoch (``tqdm.auto``: a widget in Jupyter and Colab, a text line in a
+    terminal) with the steps done, their rate and the time left of the epoch, labelled
+    ``epoch e/E``. The chapters' GPU profiles switch it on; the CPU profiles, which run inside the
+    book's build, leave it off.
     """
 
     epochs: int = 10

@@ -289,7 +289,7 @@ def _train_one_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     checked = 0  # steps before this one whose loss passed the finiteness check
     bar = None
     if config.progress and run.main:
-        from tqdm import tqdm
+        from tqdm.auto import tqdm  # a widget bar in a notebook (Colab), text in a terminal
 
         bar = tqdm(total=run.steps_per_epoch, desc=f"epoch {epoch}/{config.epochs}", leave=False, mininterval=1.0)
     for batch_index, (x, y) in enumerate(run.loader):

@@ -7,10 +7,13 @@ from gkl.experiments.adversarial.runs import Experiment, run_experiment, run_one
 from gkl.experiments.adversarial.selection import (
     CHAPTER_AA_POINTS,
     CHAPTER_CURVE_EPSILONS,
+    RELEASED_BASELINE,
+    chapter_plan,
     chapter_profile,
     config_scores,
     grid_neighbours,
     label,
+    strongest_baseline,
     tuned_profile,
 )
 from gkl.experiments.adversarial.tables import (
@@ -26,4 +29,5 @@ from gkl.experiments.adversarial.tables import (
 
 __all__ = ["PROFILES", "Profile", "Experiment", "run_experiment", "run_one", "describe_methods", "format_table",
            "paired", "summarize", "config_scores", "grid_neighbours", "label", "tuned_profile", "format_grid", "format_budgets",
-           "format_neighbours", "plateau_note", "CHAPTER_AA_POINTS", "CHAPTER_CURVE_EPSILONS", "chapter_profile"]
+           "format_neighbours", "plateau_note", "CHAPTER_AA_POINTS", "CHAPTER_CURVE_EPSILONS", "chapter_profile",
+           "RELEASED_BASELINE", "strongest_baseline", "chapter_plan"]

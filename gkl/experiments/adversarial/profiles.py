@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from gkl.experiments.cache import run_key
-from gkl.experiments.profile import ExperimentProfile
+from gkl.experiments.profile import RELEASED, ExperimentProfile
 from gkl.experiments.sizing import Sizing, at_sizing
 from gkl.methods.adversarial import ADVERSARIAL, AdversarialConfig, AttackSetup, attack_defaults, released_recipe
 from gkl.methods.registry import MethodConfig
@@ -38,7 +38,10 @@ class Profile(ExperimentProfile):
     ``awp_gamma``/``awp_warmup`` (AWP), ``ema_decay`` (checkpoint averaging, evaluated at the end) and
     ``normalize=False`` (raw inputs) switch on the parts of the released recipe (see
     :func:`gkl.methods.adversarial.released_recipe`); ``amp`` is the engine's mixed precision
-    (``"fp16"`` on the GPU profile, sized for a T4).
+    (``"fp16"`` on the GPU profile, sized for a T4). ``progress`` draws the engine's progress bar
+    (``tqdm.auto``: steps of the epoch and its time left; on for the GPU profile); ``source`` says where
+    the methods' settings come from (:func:`gkl.experiments.adversarial.selection.tuned_profile`:
+    a recorded sweep, or :data:`gkl.experiments.profile.RELEASED`). Neither is part of a run key.
 
     ``validation = (n, n_val)`` carves a validation part from the training split
     (:meth:`gkl.data.TensorDataset.split` seeded by ``split_seed``): runs train on the first ``n``
@@ -82,6 +85,8 @@ class Profile(ExperimentProfile):
     num_workers: int = 0
     deterministic: bool = True
     amp: Optional[str] = None
+    progress: bool = False
+    source: str = "as defined in gkl.experiments.adversarial.profiles"
 
     @property
     def train_epochs(self) -> int:
@@ -99,10 +104,10 @@ class Profile(ExperimentProfile):
 
     def key(self, method_label: str, seed: int) -> str:
         """The run key of one method and seed: the profile's settings that shape a run (not its other
-        methods, seeds or data folder) and the method's full config, so a change to one method's
+        methods, seeds, data folder, progress bar or source) and the method's full config, so a change to one method's
         config never changes another's key."""
         shared = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name not in ("methods", "seeds", "data_root")}
+                  if f.name not in _NOT_IN_KEY}
         return run_key({"profile": shared, "method": method_label, "seed": seed,
                         "adversarial": self.adversarial_config(method_label).to_dict()})
 
@@ -141,8 +146,12 @@ class Profile(ExperimentProfile):
             deterministic=self.deterministic,
             amp=self.amp,
             device=device,
-            progress=False,
+            progress=self.progress,
         )
+
+
+#: Profile fields that never change a run's result (nor, therefore, its key).
+_NOT_IN_KEY = ("methods", "seeds", "data_root", "progress", "source")
 
 
 #: The methods of the chapters, keyed by label: every registered method at its released settings (each
@@ -159,7 +168,7 @@ def _released_cifar10_profile(base: Profile) -> Profile:
         attack_steps=adv["attack_steps"], step_ratio=adv["step_ratio"], eps_schedule=adv["eps_schedule"],
         awp_gamma=adv["awp_gamma"], awp_warmup=adv["awp_warmup"], ema_decay=train["ema_decay"],
         epochs=train["epochs"], batch_size=train["batch_size"], lr=train["lr"], weight_decay=train["weight_decay"],
-        train_subset=None, validation=None, seeds=(0,), amp=None, eval_every=1,
+        train_subset=None, validation=None, seeds=(0,), amp=None, eval_every=1, source=RELEASED,
     )
 
 
@@ -170,7 +179,9 @@ def _released_cifar10_profile(base: Profile) -> Profile:
 #: 45,000 of the 50,000 training images (5,000 validation), fp16 mixed precision; its epochs are the
 #: number that fit 30 minutes on a Colab T4 for the four methods with their evaluation,
 #: by :func:`gkl.experiments.sizing.at_sizing` (an estimate until a device check measures the epoch;
-#: ``tests/test_sizing.py`` keeps the two equal). ``gpu-released``: the full released recipe on
+#: ``tests/test_sizing.py`` keeps the two equal). Its methods run at their released settings (the
+#: authors' tuning) until a ``gpu`` sweep is recorded; it checkpoints every epoch (a run resumes after a
+#: disconnect, losing at most the epoch under way) and draws progress bars. ``gpu-released``: the full released recipe on
 #: CIFAR-10 (WRN-34-10, 200 epochs: days on one GPU).
 PROFILES: dict[str, Profile] = {
     "cpu": Profile(
@@ -202,7 +213,7 @@ def _gpu_profile() -> Profile:
         awp_gamma=adv["awp_gamma"], awp_warmup=adv["awp_warmup"], ema_decay=train["ema_decay"], normalize=False,
         validation=(45_000, 5_000), eval_subset=1000, test_subset=1000, autoattack_subset=GPU_AA_POINTS,
         curve_epsilons=(0.0, 4 / 255, 8 / 255, 12 / 255), eval_every=GPU_EPOCHS, num_workers=2,
-        deterministic=False, amp="fp16",
+        deterministic=False, amp="fp16", progress=True, source=RELEASED,
     )
 
 

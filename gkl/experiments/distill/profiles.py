@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
-from gkl.experiments.profile import ExperimentProfile
-from gkl.experiments.sizing import Sizing, distill_sizing
+from gkl.experiments.profile import RELEASED, ExperimentProfile
+from gkl.experiments.sizing import Sizing, distill_sizing, plan_sentence, recorded_epoch_s
 from gkl.experiments.teachers import TeacherSpec
 from gkl.methods.distill import DistillConfig, distill_config
 
 __all__ = ["Profile", "CIFAR_TRAIN", "scaled_cifar_train", "GPU_STUDENT_EPOCHS", "GPU_TEACHER_EPOCHS", "gpu_sizing", "CONFIGS", "CPU_PROFILE", "GPU_PROFILE", "PROFILES", "DEFAULT_METHOD_CONFIGS",
-           "DEFAULT_TRAIN", "method_config"]
+           "DEFAULT_TRAIN", "method_config", "RELEASED_BASELINE", "strongest_baseline", "chapter_plan"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,10 @@ class Profile(ExperimentProfile):
             metric is then ``val_acc``.
         train_overrides: method name -> :class:`gkl.training.TrainConfig` fields that replace
             ``train`` for that method's runs (the tuned student alone's learning rate).
+        teacher_subset: the teacher trains on this many samples (``None``: all; smoke runs only).
+        progress: draw the engine's progress bars (``tqdm.auto``; on for the GPU profile).
+        source: where the methods' settings come from (a recorded sweep, or
+            :data:`gkl.experiments.profile.RELEASED`); neither this nor ``progress`` is in a run key.
     """
 
     teacher_arch: str
@@ -50,15 +54,17 @@ class Profile(ExperimentProfile):
     seeds: tuple[int, ...] = (0, 1, 2)
     validation: Optional[int] = None
     train_overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    teacher_subset: Optional[int] = None
+    progress: bool = False
+    source: str = "as defined in gkl.experiments.distill.profiles"
 
     def train_for(self, config: DistillConfig, seed: int) -> dict[str, Any]:
         """The training settings of one run: ``train``, the overrides of ``config.method``, ``seed``."""
         return {**dict(self.train), **dict(self.train_overrides.get(config.method, {})), "seed": int(seed)}
 
     def teacher_spec(self) -> TeacherSpec:
-        return TeacherSpec(
-            self.dataset, self.teacher_arch, dict(self.teacher_kwargs), dict(self.teacher_train), self.teacher_augment
-        )
+        return TeacherSpec(self.dataset, self.teacher_arch, dict(self.teacher_kwargs), dict(self.teacher_train),
+                           self.teacher_augment, self.teacher_subset)
 
     @property
     def train_epochs(self) -> int:
@@ -194,7 +200,9 @@ GPU_TEACHER_EPOCHS = 28
 #: The GPU profile: CIFAR-100 (all 50,000 training images), ResNet-32×4 → ResNet-8×4 with the
 #: released settings of the pair and the released schedule shrunk to the epochs above (SGD lr 0.05,
 #: batch 64, lr ×0.1 at the same fractions of the run; the 20-of-240 warm-up scaled to 1 epoch),
-#: fp16 mixed precision.
+#: fp16 mixed precision, a checkpoint every epoch (a run resumes after a disconnect, losing at most
+#: the epoch under way) and progress bars. Its methods run at the released settings (the authors'
+#: tuning) until a ``gpu`` sweep is recorded.
 GPU_PROFILE = Profile(
     name="cifar100-gpu",
     dataset="cifar100",
@@ -203,11 +211,25 @@ GPU_PROFILE = Profile(
     teacher_train={**scaled_cifar_train(GPU_TEACHER_EPOCHS, amp="fp16"), "seed": 0},
     student_arch="resnet8x4",
     student_kwargs={},
-    train=scaled_cifar_train(GPU_STUDENT_EPOCHS, amp="fp16"),
+    train=scaled_cifar_train(GPU_STUDENT_EPOCHS, amp="fp16", checkpoint_every=1),
     methods={k: (v.replace(warmup=1) if getattr(v, "warmup", 0) else v)
              for k, v in _cifar_methods(1.0, 16.0, 0.05, True, 8.0, ikl_alpha=1.0, ikl_beta=8.0).items()},
     seeds=(0,),
+    progress=True,
+    source=RELEASED,
 )
+
+#: The strongest baseline of a profile without a recorded sweep (a stated choice, not a measurement):
+#: KD, the method GKL modifies.
+RELEASED_BASELINE = "kd"
+
+
+def strongest_baseline(record: Optional[Mapping[str, Any]]) -> tuple[str, str]:
+    """``(method name, why)`` of the baseline GKL is paired against: the recorded sweep's strongest
+    baseline by validation accuracy, or without a record the stated choice :data:`RELEASED_BASELINE`."""
+    if record is not None:
+        return record["strongest_baseline"], "the strongest baseline by validation accuracy in the recorded sweep"
+    return RELEASED_BASELINE, "a stated choice: no sweep is recorded for this profile, so none was measured strongest"
 
 def gpu_sizing(profile: Optional[Profile] = None, epoch_s: Optional[float] = None) -> tuple[Sizing, int]:
     """``(students' sizing, teacher epochs)``: how long ``profile`` (default the GPU profile) can train
@@ -237,3 +259,30 @@ DEFAULT_TRAIN: dict[str, dict[str, Any]] = {
     "digits": {"epochs": 20, "batch_size": 64, "optimizer": "adamw", "lr": 3e-3, "weight_decay": 1e-4, "schedule": "cosine"},
     "cifar100": dict(CIFAR_TRAIN),
 }
+
+
+def chapter_plan(profile: Profile, record: Optional[Mapping[str, Any]]) -> str:
+    """One sentence for the top of a chapter: what ``profile`` trains (students and the teacher, which is
+    trained once and then cached) and about how long: the recorded sweep's per-epoch training times on
+    ``cpu`` (students only, one thread), the sizing rule's estimate on the GPU profile
+    (:func:`gpu_sizing`), none for a smoke run (a ``-smoke`` profile)."""
+    n_m, n_s, epochs = len(profile.methods), len(profile.seeds), int(profile.train["epochs"])
+    what = (f"{n_m} methods × {n_s} seed(s): `{profile.student_arch}` students of a `{profile.teacher_arch}` "
+            f"teacher on {profile.dataset}")
+    seconds, basis = None, "a smoke run: no estimate; its numbers only check that the code runs"
+    if profile.name.endswith("-smoke"):
+        pass
+    elif profile.dataset.startswith("cifar"):
+        size, _ = gpu_sizing(GPU_PROFILE)
+        teacher_s = size.fixed_s * int(profile.teacher_train["epochs"]) / int(GPU_PROFILE.teacher_train["epochs"])
+        seconds = teacher_s + n_m * n_s * epochs * size.epoch_s
+        basis = f"on a Colab T4 GPU, the teacher included; {size.basis}"
+    elif record is not None and all(m in recorded_epoch_s(record) for m in profile.methods):
+        per = recorded_epoch_s(record)
+        seconds = n_s * epochs * sum(per[m] for m in profile.methods)
+        basis = (f"the students' training only, from the recorded sweep's own per-epoch times on one CPU thread of "
+                 f"the {record.get('environment', {}).get('cpus', '?')}-core recording machine; the teacher, the "
+                 "evaluation and parallel runs are not counted")
+    else:
+        basis = "no recorded time for this profile"
+    return plan_sentence(what, n_m * n_s, epochs, seconds, basis, teacher_epochs=int(profile.teacher_train["epochs"]))

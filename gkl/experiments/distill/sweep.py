@@ -33,6 +33,7 @@ import torch
 from gkl.experiments import protocol, smoke
 from gkl.experiments.distill.profiles import PROFILES, Profile, method_config
 from gkl.experiments.distill.runs import _run_cached, run_method
+from gkl.experiments.profile import RELEASED, recorded_source, recorded_sweep
 from gkl.experiments.runner import default_workers, run_parallel
 from gkl.methods.distill import DISTILLERS, DistillConfig
 
@@ -166,22 +167,33 @@ SPEC = protocol.SweepSpec(
 run_sweep = partial(protocol.run_sweep, SPEC)
 
 
-def tuned_profile(record: Union[str, Path, Mapping[str, Any]] = "cpu", seeds: Sequence[int] = (0, 1, 2, 3, 4),
-                  **changes: Any) -> Profile:
+def tuned_profile(record: Union[str, Path, Mapping[str, Any]] = "cpu",
+                  seeds: Optional[Sequence[int]] = (0, 1, 2, 3, 4), **changes: Any) -> Profile:
     """The chapters' profile built from a recorded sweep (``record``: a profile name such as ``"cpu"``,
     a path or the record; :func:`gkl.experiments.protocol.load_record`): every registered method at
-    its chosen configuration (and training changes), the chosen epoch budget, ``seeds``, evaluated on
-    the **test** set, with ``changes``. A registered method the record lacks is a one-line error. With
-    ``GKL_SMOKE`` set, the profile is shrunk to a smoke run (:mod:`gkl.experiments.smoke`)."""
-    rec = protocol.load_record("distill", record)
-    base = PROFILES[rec["profile"]]
+    its chosen configuration (and training changes), the chosen epoch budget, ``seeds`` (``None``: the
+    profile's own), evaluated on the **test** set, with ``changes``. A registered method the record
+    lacks is a one-line error. A profile name whose sweep is not recorded (``"gpu"``) gives that
+    profile as defined: the **released** configurations for its (sized) epochs, ``source`` =
+    :data:`~gkl.experiments.profile.RELEASED`. With ``GKL_SMOKE`` set, the profile is shrunk to a smoke
+    run (:mod:`gkl.experiments.smoke`)."""
+    rec = recorded_sweep("distill", record)
+    name = rec["profile"] if rec is not None else str(record)
+    if name not in PROFILES:
+        raise ValueError(f"unknown distill profile {name!r}; choose one of {', '.join(PROFILES)}")
+    base = PROFILES[name]
+    seeds = base.seeds if seeds is None else tuple(int(s) for s in seeds)
+    if rec is None:
+        return smoke.distill(base.replace(seeds=seeds, source=RELEASED, **changes))
     entries = protocol.chosen_entries(rec, DISTILLERS.names(), f"for profile {base.name!r}")
     methods = {m: DISTILLERS.from_dict(e["config"]) for m, e in entries.items()}
     overrides = {m: dict(e["train"]) for m, e in entries.items() if e.get("train")}
-    # a checkpoint every 10 epochs, not every epoch: results are the same, a killed run loses < 10 epochs
-    train = {**dict(base.train), "epochs": int(rec["epoch_budget"]["chosen"]), "checkpoint_every": 10}
-    tuned = base.replace(methods=methods, train=train, train_overrides=overrides, seeds=tuple(int(s) for s in seeds),
-                         **changes)
+    # a checkpoint every 10 epochs on the CPU profile (results are the same, a killed run loses < 10
+    # epochs); every epoch on a GPU profile, whose epochs are minutes
+    every = 10 if name == "cpu" else 1
+    train = {**dict(base.train), "epochs": int(rec["epoch_budget"]["chosen"]), "checkpoint_every": every}
+    tuned = base.replace(methods=methods, train=train, train_overrides=overrides, seeds=seeds,
+                         source=recorded_source(rec), **changes)
     return smoke.distill(tuned)  # unchanged unless GKL_SMOKE is set (gkl.experiments.smoke)
 
 
