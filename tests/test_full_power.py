@@ -76,3 +76,19 @@ def test_further_mnist1d_test_points_are_balanced_unseen_and_cached(tmp_path, mo
     with pytest.raises(ValueError, match="standard split"):
         mnist1d_test_set(100, 42)
     mnist1d_test_set.cache_clear()
+
+
+def test_the_recorded_full_power_run_belongs_to_the_recorded_sweep():
+    """The full-power record was made with the configurations the chapters train now: a re-recorded
+    sweep without a re-recorded full-power run fails here."""
+    from gkl.experiments.record import read_record
+
+    power, sweep = read_record("distill-power-cpu"), read_record("distill-cpu")
+    tuned = DS.tuned_profile(sweep)
+    assert power["configs"] == {m: c.to_dict() for m, c in tuned.methods.items()}
+    assert power["train_overrides"] == {m: dict(v) for m, v in tuned.train_overrides.items()}
+    assert power["sweep"]["epochs"] == sweep["epoch_budget"]["chosen"] == tuned.train["epochs"]
+    assert power["sweep"]["strongest_baseline"] == sweep["strongest_baseline"]
+    assert power["seeds"] == list(FP.SEEDS) and power["test"]["points"] == FP.TEST_POINTS
+    assert {(r["method"], r["seed"]) for r in power["rows"]} == {(m, s) for m in tuned.methods for s in FP.SEEDS}
+    assert power["command"].startswith("python -m gkl power distill --profile cpu")
