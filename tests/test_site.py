@@ -121,6 +121,8 @@ def count_plotly_outputs(md: Path, plotly_functions: dict[str, object]) -> int:
                 elif name(node) == "show" and isinstance(node.func, ast.Attribute):  # fig.show()
                     shown.append(node.func.value)
         shown = [bound.get(c.id, c) if isinstance(c, ast.Name) else c for c in shown]
+        # `figure(...) if record is not None else show(...)`: the branch the build's profile takes (a record)
+        shown = [c.body if isinstance(c, ast.IfExp) else c for c in shown]
         count += sum(name(c) in plotly_functions for c in shown)
     return count
 
