@@ -121,7 +121,8 @@ def test_a_recorded_configuration_reproduces(tmp_path):
     e = min(rec["epoch_budget"]["budgets"])
     row = next(r for r in rec["rows"] if r["stage"] == "epochs" and r["method"] == "none" and r["epochs"] == e
                and r["seed"] == rec["seeds"][0])
-    cfg, tr = sweep.grid_configs(base, "none")[row["config_id"]]
+    entry = rec["grids"]["none"][row["config_id"]]  # round 1 or 2: the record holds every entry
+    cfg, tr = DISTILLERS.from_dict(entry["config"]), dict(entry["train"])
     profile = sweep.validation_profile(base, e)
     if tr:
         profile = profile.replace(train_overrides={"none": tr})
