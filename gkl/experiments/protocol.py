@@ -57,11 +57,6 @@ __all__ = ["SweepSpec", "RUN_FIELDS", "grid_entry", "config_scores", "rank_confi
 RUN_FIELDS = ("method", "config_id", "seed", "epochs")
 
 
-def _one_worker(device: Optional[str]) -> int:
-    """One process: the runs train one after another in the calling process."""
-    return 1
-
-
 @dataclass(frozen=True)
 class SweepSpec:
     """What a task tells the protocol.
@@ -87,9 +82,9 @@ class SweepSpec:
         run_rows: ``(profile, planned rows, grids, workers, device, runs_dir) -> rows`` with the
             results (score columns, ``curves``, ``train_s``) added, in the order given; a row's
             configuration is ``grids[row["method"]][row["config_id"]]``.
-        describe: ``profile -> `` the record's ``validation`` entry (at least ``n_train``, ``n_val``).
-        entry_config: ``(profile, name, entry) -> `` the full config (a dict) a grid entry trains.
-        default_workers: ``device -> `` processes when the caller names none.
+        describe: ``profile -> dict``: the record's ``validation`` entry (at least ``n_train``, ``n_val``).
+        entry_config: ``(profile, name, entry) -> dict``: the full config a grid entry trains.
+        default_workers: ``device -> int``: processes when the caller names none (``None``: one).
     """
 
     task: str
@@ -109,7 +104,7 @@ class SweepSpec:
     guard_drop: float = 0.0
     refine: Mapping[str, Sequence[Mapping[str, Any]]] = field(default_factory=dict)
     rerank: int = 0
-    default_workers: Callable[[Optional[str]], int] = _one_worker
+    default_workers: Optional[Callable[[Optional[str]], int]] = None
 
     def methods(self) -> tuple[str, ...]:
         """The methods the sweep tunes: every registered one, in registry order. A registered method
@@ -313,8 +308,9 @@ def run_sweep(spec: SweepSpec, profile: str = "cpu", seeds: Sequence[int] = (0, 
     path = Path(out) if out is not None else recorded_path(f"{spec.task}-{profile}")
     t0 = time.perf_counter()
     previous: dict[str, Any] = read_record(path) if stage == "epochs" else {"rows": [], "wall_s": 0.0}
-    sw = _Sweep(spec, base, tuple(int(s) for s in seeds), spec.default_workers(device) if workers is None else int(workers),
-                device, runs_dir, previous)
+    if workers is None:
+        workers = spec.default_workers(device) if spec.default_workers is not None else 1
+    sw = _Sweep(spec, base, tuple(int(s) for s in seeds), int(workers), device, runs_dir, previous)
     rows = sw.from_previous() if stage == "epochs" else sw.grid_stage()
     chosen = choose_configs(rows, spec.score, spec.guard, spec.guard_drop)
     record: dict[str, Any] = {"task": spec.task, "profile": profile, "seeds": list(sw.seeds), "stage": stage,

@@ -43,11 +43,11 @@ from gkl.methods.adversarial.attack_losses import (
 from gkl.methods.adversarial.base import DivergenceMethod
 from gkl.methods.registry import ADVERSARIAL, MethodConfig, param
 
-__all__ = ["GKLTermsConfig", "GKLConfig", "GKL"]
+__all__ = ["AdvGKLTermsConfig", "GKLConfig", "GKL"]
 
 
 @dataclass
-class GKLTermsConfig(MethodConfig):
+class AdvGKLTermsConfig(MethodConfig):
     r"""The settings of GKL-AT's terms, all but :math:`\gamma` (what IKL-AT's config holds too), at the
     released AT values."""
 
@@ -66,7 +66,7 @@ class GKLTermsConfig(MethodConfig):
 
 
 @dataclass
-class GKLConfig(GKLTermsConfig):
+class GKLConfig(AdvGKLTermsConfig):
     """GKL-AT's hyper-parameters: its terms' settings and the weight exponent γ."""
 
     gamma: float = param(0.2, "weight exponent γ (released 0.2 on CIFAR-10, 0.4 on CIFAR-100)")
@@ -80,12 +80,12 @@ class GKL(DivergenceMethod):
     label = "GKL"
     Config = GKLConfig
 
-    def __init__(self, config: GKLTermsConfig, num_classes: int) -> None:
+    def __init__(self, config: AdvGKLTermsConfig, num_classes: int) -> None:
         super().__init__(config, num_classes)
         self.prior: Optional[ClassPrior] = ClassPrior(num_classes, config.prior_temperature) if config.use_prior else None
 
     @classmethod
-    def gamma_of(cls, config: GKLTermsConfig) -> float:
+    def gamma_of(cls, config: AdvGKLTermsConfig) -> float:
         """The weight exponent γ of ``config``."""
         return config.gamma
 
@@ -119,7 +119,7 @@ class GKL(DivergenceMethod):
         return {"robust_ce": c.alpha * parts.ce, "robust_wmse": c.beta * parts.wmse}
 
     @classmethod
-    def describe(cls, config: GKLTermsConfig, num_classes: int) -> tuple[str, str]:
+    def describe(cls, config: AdvGKLTermsConfig, num_classes: int) -> tuple[str, str]:
         c = config
         prior = (f"class prior at T = {c.prior_temperature:g}" if c.use_prior
                  else f"per-sample weights at T₂ = {c.weight_temperature:g}")

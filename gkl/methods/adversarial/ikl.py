@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gkl.methods.adversarial.gkl import GKL, GKLTermsConfig
+from gkl.methods.adversarial.gkl import GKL, AdvGKLTermsConfig
 from gkl.methods.registry import ADVERSARIAL
 
 __all__ = ["IKL"]
 
 
 @dataclass
-class IKLConfig(GKLTermsConfig):
+class IKLConfig(AdvGKLTermsConfig):
     """IKL-AT's hyper-parameters: GKL-AT's terms' settings without γ, at the released AT values."""
 
 
@@ -33,7 +33,7 @@ class IKL(GKL):
     Config = IKLConfig
 
     @classmethod
-    def gamma_of(cls, config: GKLTermsConfig) -> float:
+    def gamma_of(cls, config: AdvGKLTermsConfig) -> float:
         """The weight exponent γ: 1 for IKL."""
         return 1.0
 
