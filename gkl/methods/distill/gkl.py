@@ -4,10 +4,15 @@ differences that, unlike in KL, reaches the student.
 With :func:`gkl.gkl_parts` (:math:`o_n`: student logits, :math:`o_m`: teacher logits,
 :math:`s^T = \mathrm{softmax}(o / T)`),
 
-.. math:: \texttt{kd\_ce} = \lambda\,\alpha\,\mathrm{CE}(s_m^T, s_n^T), \qquad
-          \texttt{kd\_wmse} = \lambda\,\beta\,\mathrm{wMSE}_\gamma, \qquad
-          \mathrm{wMSE}_\gamma = \frac{\sum_b \sum_{j,k} w_b[j,k]\,(\Delta m_{b,jk} - \Delta n_{b,jk})^2}
-                                      {4 \sum_b \sum_{j,k} w_b[j,k]}, \quad w_b[j,k] = u_{b,j}^\gamma u_{b,k}^\gamma
+.. math::
+
+   \texttt{kd\_ce} = \lambda\,\alpha\,\mathrm{CE}(s_m^T, s_n^T), \qquad
+   \texttt{kd\_wmse} = \lambda\,\beta\,\mathrm{wMSE}_\gamma,
+
+   \mathrm{wMSE}_\gamma = \frac{\sum_b \sum_{j,k} w_b[j,k]\,(\Delta m_{b,jk} - \Delta n_{b,jk})^2}
+                              {4 \sum_b \sum_{j,k} w_b[j,k]},
+
+   w_b[j,k] = u_{b,j}^\gamma\, u_{b,k}^\gamma
 
 (plus ``ce``; :math:`\Delta m_{b,jk} = o_{m,bj} - o_{m,bk}`, likewise :math:`\Delta n` for the student),
 :math:`\lambda` the warm-up factor. :math:`\gamma = 1` is IKL (:mod:`gkl.methods.distill.ikl`),
