@@ -53,7 +53,8 @@ def test_a_tiny_full_power_run_records_and_its_slice_reproduces(tmp_path, monkey
         pytest.approx(m.mean(axis=1).tolist())
     assert FP.profile_of(rec).methods["gkl"] == DS.tuned_profile(sweep).methods["gkl"]
     check = FP.check_slice(rec, seeds=(1,), methods=["kd", "gkl"], runs_dir=tmp_path / "fresh")  # retrained
-    assert check["ok"] and check["same_numerics"] and check["max_changed"] == 0 and len(check["runs"]) == 2
+    assert check["ok"] and check["same_numerics"] and len(check["runs"]) == 2
+    assert check["max_changed"] == 0 and check["max_acc_change"] == 0.0  # retrained on this machine: bit-identical
 
 
 def test_further_mnist1d_test_points_are_balanced_unseen_and_cached(tmp_path, monkeypatch):
