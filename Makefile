@@ -70,3 +70,10 @@ device-check: $(STAMP)
 	$(BIN)/python tools/device_check.py --out benchmarks/results/device_check.json
 device-check-dry: $(STAMP)
 	$(BIN)/python tools/device_check.py --dry-run --out /tmp/gkl-device-check-dry.json
+
+# The instructors' edition of the exercises (every exercise with its difficulty, time and solution,
+# from the chapter sources) in _build/instructor/solutions.{html,md}: not part of the site, which,
+# like the notebooks and slides, holds no solutions. Share it with instructors only.
+.PHONY: instructor
+instructor: $(STAMP)
+	$(BIN)/python tools/solutions.py --out _build/instructor

@@ -1,7 +1,7 @@
 """The Colab notebooks show plain Markdown + HTML: no MyST markup is left in their Markdown cells.
 
 ``tools/notebooks.py sync`` rewrites each Markdown cell with ``tools/myst_markdown.py``: admonitions as
-quoted boxes, dropdown solutions as ``<details>``, ``{doc}`` as links to the built site, citations as
+quoted boxes, dropdowns as ``<details>`` (solutions dropped), ``{doc}`` as links to the built site, citations as
 author-year text, glued values as a note.  Colab and Jupyter would show MyST as literal text.
 """
 
@@ -137,15 +137,30 @@ def test_math_across_lines_in_a_box_uses_html():
 
 
 def test_dropdown_becomes_details():
-    expected = "<details>\n<summary>Solution</summary>\n\nIt is **2**.\n\n</details>"
-    assert convert("```{admonition} Solution\n:class: dropdown\nIt is **2**.\n```", CTX) == expected
-    assert convert(":::{dropdown} Solution\nIt is **2**.\n:::", CTX) == expected
-    assert convert("```{admonition} Solution\n---\nclass: dropdown\n---\nIt is **2**.\n```", CTX) == expected
+    expected = "<details>\n<summary>Hint</summary>\n\nIt is **2**.\n\n</details>"
+    assert convert("```{admonition} Hint\n:class: dropdown\nIt is **2**.\n```", CTX) == expected
+    assert convert(":::{dropdown} Hint\nIt is **2**.\n:::", CTX) == expected
+    assert convert("```{admonition} Hint\n---\nclass: dropdown\n---\nIt is **2**.\n```", CTX) == expected
+
+
+def test_solutions_are_dropped():
+    """Solutions are for instructors only: the notebooks show the exercise, never its solution."""
+    for src in ("```{admonition} Solution\n:class: dropdown\nIt is **2**.\n```",
+                ":::{dropdown} Solution\nIt is **2**.\n:::",
+                "```{admonition} Solution to exercise 2\n---\nclass: dropdown\n---\nIt is **2**.\n```",
+                "````{admonition} Solution\n:class: dropdown\n```{note}\nInner.\n```\n````"):
+        out = convert("1. **(★☆☆ warm-up · 5 min)** Ask.\n\n" + src + "\n\n2. Next.", CTX)
+        assert "It is" not in out and "Inner" not in out and "Solution" not in out, src
+        assert out.startswith("1. **(★☆☆ warm-up · 5 min)** Ask.") and out.endswith("2. Next.")
+    # a box that merely mentions solutions is kept
+    kept = convert("```{admonition} Solutions in the instructor file\nKept.\n```", CTX)
+    assert kept == "> **Solutions in the instructor file**\n>\n> Kept."
+    assert convert("```{note} Solutions\nKept.\n```", CTX) == "> **Solutions**\n>\n> Kept."
 
 
 def test_nested_and_indented_directives():
-    out = convert("````{admonition} Solution\n:class: dropdown\n```{note}\nInner.\n```\n````", CTX)
-    assert out == "<details>\n<summary>Solution</summary>\n\n> **Note**\n>\n> Inner.\n\n</details>"
+    out = convert("````{admonition} Details\n:class: dropdown\n```{note}\nInner.\n```\n````", CTX)
+    assert out == "<details>\n<summary>Details</summary>\n\n> **Note**\n>\n> Inner.\n\n</details>"
     out = convert("1. Item\n\n   ```{note}\n   Inside.\n   ```\n2. Next", CTX)
     assert out == "1. Item\n\n   > **Note**\n   >\n   > Inside.\n2. Next"
 

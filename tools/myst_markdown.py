@@ -7,7 +7,9 @@ through :func:`convert`:
 
 * an admonition (```` ```{note} ````, ```` ```{admonition} Title ````) becomes a quoted box headed by
   its title in bold (an HTML ``<blockquote>`` when math in it spans lines, which ``>`` would break);
-* a dropdown (``:class: dropdown``, ``{dropdown}``) becomes ``<details><summary>Title</summary>``
+* a solution (an admonition or dropdown titled "Solution") is dropped: solutions are for
+  instructors only (``tools/solutions.py`` collects them; the site removes them too);
+* any other dropdown (``:class: dropdown``, ``{dropdown}``) becomes ``<details><summary>Title</summary>``
   with its body as Markdown (blank lines around it, so Jupyter renders it);
 * ``{doc}`` and relative ``.md`` links point to the page on the built site, with the page's title;
 * ``{cite:p}`` / ``{cite:t}`` become author-year text linked to the references page;
@@ -57,6 +59,8 @@ FENCE_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,}|:{3,})(?P<info>
 DIRECTIVE_RE = re.compile(r"^\s*\{(?P<name>[\w:.-]+)\}\s*(?P<arg>.*?)\s*$")
 OPTION_RE = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*?)\s*$")
 LABEL_RE = re.compile(r"^\s*\([\w:.-]+\)=\s*$")
+#: The title of a solution block, which the notebooks never show (as book/_ext/gkl_solutions.py).
+SOLUTION_TITLE_RE = re.compile(r"^\s*solution\b", re.IGNORECASE)
 COMMENT_RE = re.compile(r"^\s*%")
 
 
@@ -133,6 +137,8 @@ def _strip_blank(lines: list[str]) -> list[str]:
 
 def _directive(name: str, arg: str, body: list[str], ctx: Context) -> list[str]:
     """One directive (name, argument, body lines) as plain Markdown/HTML lines: one case per kind."""
+    if name in {"admonition", "dropdown"} and SOLUTION_TITLE_RE.match(arg):
+        return []  # instructors only
     opts, body = _options(body)
     classes = opts.get("class", "").split()
     if name == "math":
