@@ -12,6 +12,7 @@ from gkl.experiments import protocol
 from gkl.experiments.distill import full_power as FP
 from gkl.experiments.distill import sweep as DS
 from gkl.experiments.distill.profiles import PROFILES
+from gkl.experiments.full_power import correct_matrix, pack, unpack
 
 
 def test_per_point_results_round_trip_and_feed_the_two_level_comparison():
@@ -19,17 +20,17 @@ def test_per_point_results_round_trip_and_feed_the_two_level_comparison():
     a = rng.random((6, 1003)) < 0.90
     b = rng.random((6, 1003)) < 0.93  # 3 points better on average
     rec = {"seeds": list(range(6)), "test": {"points": 1003},
-           "rows": [{"method": m, "seed": s, "correct": FP._pack(x[s])} for m, x in (("kd", a), ("gkl", b))
+           "rows": [{"method": m, "seed": s, "correct": pack(x[s])} for m, x in (("kd", a), ("gkl", b))
                     for s in range(6)]}
-    assert np.array_equal(FP.correct_matrix(rec, "kd"), a.astype(float))
+    assert np.array_equal(correct_matrix(rec, "kd"), a.astype(float))
     d = FP.full_power_difference(rec, "kd", "gkl", {"kd": "KD", "gkl": "GKL"})
     assert (d.a, d.b, d.n, d.points) == ("KD", "GKL", 6, 1003)
     assert d.mean == pytest.approx(b.mean() - a.mean()) and d.low < d.mean < d.high and d.mde > 0
     with pytest.raises(ValueError, match="not in the full-power record"):
-        FP.correct_matrix(rec, "dkd")
+        correct_matrix(rec, "dkd")
     rec.update(sweep={"strongest_baseline": "kd"}, configs={"kd": {}, "gkl": {}})
     for r in rec["rows"]:
-        r["test_acc"] = float(FP._unpack(r["correct"], 1003).mean())
+        r["test_acc"] = float(unpack(r["correct"], 1003).mean())
     f = FP.finding(rec, {"kd": "KD", "gkl": "GKL"})
     assert f["baseline"] == "kd" and f["diff"].mean == pytest.approx(d.mean)
     words = {"ahead": "**ahead** of KD", "behind": "**behind** KD"}.get(f["diff"].verdict, "**no difference**")
@@ -48,7 +49,7 @@ def test_a_tiny_full_power_run_records_and_its_slice_reproduces(tmp_path, monkey
                             runs_dir=tmp_path, sweep=sweep)
     assert len(rec["rows"]) == 3 * len(sweep["chosen"]) and rec["test"]["points"] == 100
     assert rec["sweep"]["strongest_baseline"] == sweep["strongest_baseline"]
-    m = FP.correct_matrix(rec, "gkl")
+    m = correct_matrix(rec, "gkl")
     assert m.shape == (3, 100) and [r["test_acc"] for r in rec["rows"] if r["method"] == "gkl"] == \
         pytest.approx(m.mean(axis=1).tolist())
     assert FP.profile_of(rec).methods["gkl"] == DS.tuned_profile(sweep).methods["gkl"]

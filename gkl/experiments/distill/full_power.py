@@ -17,7 +17,6 @@ at build time and checks that it reproduces the record.
 
 from __future__ import annotations
 
-import base64
 import time
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence, Union
@@ -30,13 +29,13 @@ from gkl.experiments import smoke
 from gkl.experiments.distill.profiles import PROFILES, Profile
 from gkl.experiments.distill.runs import prefetch, run_method
 from gkl.experiments.distill.sweep import tuned_profile
-from gkl.experiments.power import hierarchical_bootstrap
+from gkl.experiments.full_power import difference, finding_text, pack, unpack
 from gkl.experiments.protocol import load_record
 from gkl.experiments.record import read_record, recorded_path, same_numerics, write_record
 from gkl.experiments.stats import PairedDifference, mean_std
 from gkl.methods.distill import DISTILLERS
 
-__all__ = ["SEEDS", "TEST_POINTS", "TEST_SEED", "run_full_power", "profile_of", "correct_matrix",
+__all__ = ["SEEDS", "TEST_POINTS", "TEST_SEED", "run_full_power", "profile_of",
            "full_power_difference", "check_slice", "finding"]
 
 #: Seeds of the full-power run (the chapter's five are its first five).
@@ -46,14 +45,6 @@ SLICE_TOLERANCE = 0.01
 #: Further mnist1d test points every student is evaluated on, and the generator seed that draws them.
 TEST_POINTS = 10_000
 TEST_SEED = 1
-
-
-def _pack(correct: np.ndarray) -> str:
-    return base64.b64encode(np.packbits(correct.astype(np.uint8)).tobytes()).decode("ascii")
-
-
-def _unpack(text: str, n: int) -> np.ndarray:
-    return np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))[:n].astype(bool)
 
 
 def _correct(model: torch.nn.Module, points: Any) -> np.ndarray:
@@ -70,7 +61,7 @@ def _correct(model: torch.nn.Module, points: Any) -> np.ndarray:
 def _row(profile: Any, method: str, seed: int, points: Any, kw: Mapping[str, Any]) -> dict[str, Any]:
     res = run_method(profile, profile.methods[method], seed, **kw)
     c = _correct(res.model, points)
-    return {"method": method, "seed": int(seed), "test_acc": float(c.mean()), "correct": _pack(c),
+    return {"method": method, "seed": int(seed), "test_acc": float(c.mean()), "correct": pack(c),
             "train_s": round(sum(float(h.get("time_s", 0.0)) for h in res.history), 2)}
 
 
@@ -119,21 +110,10 @@ def profile_of(record: Mapping[str, Any], seeds: Optional[Sequence[int]] = None)
                         seeds=tuple(int(s) for s in (record["seeds"] if seeds is None else seeds)))
 
 
-def correct_matrix(record: Mapping[str, Any], method: str) -> np.ndarray:
-    """Seeds × points correctness (0/1) of ``method`` in the record, rows in the record's seed order."""
-    n = int(record["test"]["points"])
-    by_seed = {int(r["seed"]): r for r in record["rows"] if r["method"] == method}
-    if not by_seed:
-        raise ValueError(f"method {method!r} is not in the full-power record")
-    return np.stack([_unpack(by_seed[s]["correct"], n) for s in record["seeds"]]).astype(np.float64)
-
-
 def full_power_difference(record: Mapping[str, Any], a: str, b: str, labels: Optional[Mapping[str, str]] = None,
                           resamples: int = 2000) -> PairedDifference:
     """``b − a`` in test accuracy by the two-level paired bootstrap over the record's seeds and points."""
-    name = (labels or {}).get
-    return hierarchical_bootstrap(correct_matrix(record, a), correct_matrix(record, b), name(a, a), name(b, b),
-                                  resamples=resamples, seed=0)
+    return difference(record, a, b, labels, resamples)
 
 
 def check_slice(record: Union[str, Path, Mapping[str, Any]] = "distill-power-cpu", seeds: Sequence[int] = (0, 1),
@@ -158,7 +138,7 @@ def check_slice(record: Union[str, Path, Mapping[str, Any]] = "distill-power-cpu
         for m in wanted:
             for s in seeds:
                 now = _correct(run_method(prof, prof.methods[m], s, **kw).model, points)
-                then = _unpack(recorded[(m, int(s))]["correct"], len(points))
+                then = unpack(recorded[(m, int(s))]["correct"], len(points))
                 runs[(m, int(s))] = (int((now != then).sum()), abs(float(now.mean()) - float(then.mean())))
     finally:
         torch.set_num_threads(old)
@@ -173,22 +153,15 @@ def finding(record: Mapping[str, Any], labels: Mapping[str, str], resamples: int
 
     Returns ``{"diff": PairedDifference, "baseline", "accuracy": {method: (mean, sd) over seeds},
     "text"}``; ``text`` is three sentences for a chapter's "What we found" box, generated from the
-    record (a re-recorded run changes them, whatever the outcome)."""
+    record (:func:`gkl.experiments.full_power.finding_text`: a re-recorded run changes them, whatever
+    the outcome)."""
     base = record["sweep"]["strongest_baseline"]
     d = full_power_difference(record, base, "gkl", labels, resamples)
     acc = {m: mean_std([r["test_acc"] for r in record["rows"] if r["method"] == m]) for m in record["configs"]}
-    name = labels.get
-    lead = {"ahead": f"{name('gkl', 'gkl')} is **ahead** of {name(base, base)}",
-            "behind": f"{name('gkl', 'gkl')} is **behind** {name(base, base)}"}.get(
-        d.verdict, f"we detect **no difference** between {name('gkl', 'gkl')} and {name(base, base)}")
-    size = (f"the difference is {100 * d.mean:+.2f} top-1 points, 95 % CI {d.interval_text(100, 2)}, "
-            f"{d.basis()}")
-    power = (f"This experiment would detect a true difference of {d.mde_text(100, 2)} points or more with 80 % "
-             f"probability (its minimum detectable effect)")
     meaning = {"ahead": "so on this task GKL helps, by about that much",
                "behind": "so on this task GKL, as tuned here, costs accuracy",
-               }.get(d.verdict, "so any effect larger than that is unlikely here; a smaller one, such as the "
-                                "paper's smallest CIFAR-100 gains, cannot be ruled out")
-    text = (f"With {len(record['seeds'])} seeds per method and {record['test']['points']:,} unseen test points, "
-            f"{lead} (the strongest baseline by validation accuracy): {size}. {power}; {meaning}.")
+               "none": "so any effect larger than that is unlikely here; a smaller one, such as the paper's "
+                       "smallest CIFAR-100 gains, cannot be ruled out"}
+    text = finding_text(d, len(record["seeds"]), int(record["test"]["points"]), "top-1 accuracy", "top-1 points",
+                        "unseen test points", "the strongest baseline by validation accuracy", meaning)
     return {"diff": d, "baseline": base, "accuracy": acc, "text": text}
