@@ -44,6 +44,8 @@ def test_the_two_level_comparison_reads_the_per_point_results():
     words = {"ahead": "**ahead** of TRADES", "behind": "**behind** TRADES"}.get(f["diff"].verdict, "**no difference**")
     assert words in f["text"] and f["diff"].mde_text(100, 2) in f["text"] and "6 seeds" in f["text"]
     assert "AutoAttack points" in f["text"] and "On clean accuracy" in f["text"]
+    table = FP.format_accuracy(rec, f)
+    assert "| GKL |" in table and "| TRADES |" in table and "all 360 test points" in table
 
 
 def _chapter_records(rec):

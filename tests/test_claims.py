@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from gkl.experiments import claims
@@ -57,3 +58,28 @@ def test_convergence_check_runs_on_the_toy():
     c = claims.convergence_check(seeds=(0, 1), steps=30)
     assert c.verdict == "not testable with 2 seeds (fewer than 3)"
     assert "top-1" in c.measured
+
+
+def test_step_overhead_is_the_median_ratio_over_seeds_against_the_stated_threshold():
+    from gkl.experiments.claims import STEP_OVERHEAD, step_overhead_check
+
+    base = {0: 1.0, 1: 2.0, 2: 4.0}
+    ok = step_overhead_check("toy", "KD", base, {0: 1.1, 1: 2.2, 2: 40.0})  # one slow outlier: median 1.1
+    assert ok.verdict == "supported" and ok.measured.startswith("1.10×") and "10.00×" in ok.measured
+    slow = step_overhead_check("toy", "KD", base, {s: v * (STEP_OVERHEAD + 0.05) for s, v in base.items()})
+    assert slow.verdict == "contradicted" and f"{STEP_OVERHEAD:g}×" in slow.experiment
+    with pytest.raises(ValueError, match="same seeds"):
+        step_overhead_check("toy", "KD", {0: 1.0}, {1: 1.0})
+
+
+def test_a_full_power_check_reads_the_recorded_interval():
+    from gkl.experiments.claims import full_power_check
+    from gkl.experiments.power import hierarchical_bootstrap
+
+    rng = np.random.default_rng(1)
+    a = (rng.random((10, 500)) < 0.7).astype(float)
+    better, worse = np.maximum(a, rng.random((10, 500)) < 0.1), np.minimum(a, rng.random((10, 500)) > 0.1)
+    up = full_power_check("B beats A", "toy", hierarchical_bootstrap(a, better, "A", "B", resamples=500, seed=0))
+    down = full_power_check("B beats A", "toy", hierarchical_bootstrap(a, worse, "A", "B", resamples=500, seed=0))
+    assert (up.verdict, down.verdict) == ("supported", "contradicted")
+    assert "MDE" in up.measured and "B − A" in up.measured

@@ -53,7 +53,8 @@ EXPECTED_FIGURES = {
     "book/theory/weight_function.html": 4,     # weight function (slider), curvature, convergence x2
     "book/theory/class_prior.html": 3,         # prior heatmap, sample vs prior, prior sync
     "book/theory/making_it_fast.html": 1,      # benchmark (the table beside it is HTML)
-    "book/training/adversarial.html": 4,       # validation curves (recorded), learning curves, robustness curve, masking bars
+    "book/training/adversarial.html": 2,       # robustness curve, masking bars
+    "book/training/adversarial_protocol.html": 2,  # recorded sweep scatter, recorded validation curves
     "book/training/distillation.html": 6,      # recorded grid and validation curves; accuracy bars, learning curves, loss terms, reliability
     "book/training/distillation_ablations.html": 5,  # one sweep plot per ablation
     "book/training/reported_results.html": 3,  # RobustBench bars, ImageNet and ImageNet-LT bars

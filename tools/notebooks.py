@@ -40,7 +40,9 @@ import myst_markdown  # noqa: E402  (tools/myst_markdown.py)
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Pages of _toc.yml that are plain pages, not executable chapters.
-NON_CHAPTER_PARTS = {"Start here", "Reference"}  # pages without code cells
+#: Parts whose pages are not chapters (no objectives, exercises, Colab notebook or slide deck): the
+#: front matter, the process pages (they read the recorded experiments back), the reference.
+NON_CHAPTER_PARTS = {"Start here", "Appendix — How the experiments were run", "Reference"}
 
 #: The URL inside the Colab set-up cell: ``git+https://...`` up to a quote or whitespace.
 COLAB_URL_RE = re.compile(r"(git\+)(https?://[^\s\"'@]+)")

@@ -14,7 +14,10 @@ Every verdict comes from a rule fixed before looking at the numbers:
   number of steps, per seed, GKL at γ < 1 against γ = 1;
 * "the overhead is small" compares the time of one forward + backward of GKL (with the class prior)
   with PyTorch's ``F.kl_div`` on the same logits (:mod:`gkl.bench`): **supported** when the median
-  ratio is at most :data:`SMALL_OVERHEAD`.
+  ratio is at most :data:`SMALL_OVERHEAD`; and, in training (:func:`step_overhead_check`), a GKL
+  run's own training time per epoch against its baseline's: at most :data:`STEP_OVERHEAD`;
+* a recorded full-power comparison (:func:`full_power_check`, a two-level bootstrap over seeds and
+  test points) is read with the same interval rule.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any, Mapping, Sequence
 
 from gkl.experiments.stats import MIN_SEEDS, PairedDifference, paired_difference
 
-__all__ = ["SMALL_OVERHEAD", "STEP_OVERHEAD", "ClaimCheck", "paired_check", "convergence_check", "overhead_check", "claims_table"]
+__all__ = ["SMALL_OVERHEAD", "STEP_OVERHEAD", "ClaimCheck", "paired_check", "full_power_check", "convergence_check",
+           "overhead_check", "step_overhead_check", "claims_table"]
 
 #: "Small overhead": GKL at most this many times the time of ``F.kl_div`` (forward + backward).
 SMALL_OVERHEAD = 1.5
@@ -69,6 +73,14 @@ def paired_check(claim: str, experiment: str, baseline: str, baseline_values: Ma
     return ClaimCheck(claim, experiment, measured, _verdict(d, "ahead" if higher_is_better else "behind"))
 
 
+def full_power_check(claim: str, experiment: str, d: PairedDifference, what: str = "",
+                     unit: str = " points") -> ClaimCheck:
+    """The claim "``d.b`` is better than ``d.a``" from a recorded full-power comparison ``d``
+    (:func:`gkl.experiments.full_power.difference`; higher is better)."""
+    measured = d.sentence(what, 100.0, unit, digits=2)
+    return ClaimCheck(claim, experiment, measured[:measured.rindex(": ")], _verdict(d, "ahead"))
+
+
 def convergence_check(gamma: float = 0.2, seeds: Sequence[int] = (0, 1, 2), steps: int = 150, lr: float = 4.0,
                       temperature: float = 1.0, beta: float = 8.0) -> ClaimCheck:
     """"γ < 1 speeds up convergence of high-score classes", on the weight-function chapter's toy: a
@@ -103,6 +115,25 @@ def overhead_check(rows: Sequence[Mapping[str, Any]], classes: int, case: str = 
         f"forward + backward time, GKL with the class prior / F.kl_div, C = {classes} ({case} case); "
         f"'small' fixed beforehand as at most {SMALL_OVERHEAD:g}×",
         f"{med:.2f}× (interquartile range {q1:.2f}–{q3:.2f}×)", verdict)
+
+
+def step_overhead_check(setting: str, baseline: str, baseline_s: Mapping[int, float],
+                        gkl_s: Mapping[int, float]) -> ClaimCheck:
+    """"GKL's training overhead is small" in one setting: the median over seeds of the ratio of a GKL
+    run's training time per epoch to its ``baseline``'s (``{seed: seconds per epoch}``, the runs' own
+    timings, the same seeds); **supported** when at most :data:`STEP_OVERHEAD`."""
+    seeds = sorted(set(baseline_s) & set(gkl_s))
+    if not seeds:
+        raise ValueError("step_overhead_check needs the same seeds for GKL and the baseline")
+    ratios = sorted(gkl_s[s] / baseline_s[s] for s in seeds)
+    mid = len(ratios) // 2
+    med = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
+    return ClaimCheck(
+        "GKL's training overhead is small",
+        f"{setting}: training time per epoch of GKL / {baseline}, the runs' own timings, {len(seeds)} seeds; "
+        f"'small' fixed beforehand as at most {STEP_OVERHEAD:g}×",
+        f"{med:.2f}× (median; range {ratios[0]:.2f}–{ratios[-1]:.2f}×)",
+        "supported" if med <= STEP_OVERHEAD else "contradicted")
 
 
 def claims_table(checks: Sequence[ClaimCheck]) -> str:

@@ -19,6 +19,7 @@ from gkl.experiments.adversarial.selection import (
 from gkl.experiments.adversarial.tables import (
     describe_methods,
     format_budgets,
+    format_choices,
     format_grid,
     format_neighbours,
     format_table,
@@ -28,6 +29,6 @@ from gkl.experiments.adversarial.tables import (
 )
 
 __all__ = ["PROFILES", "Profile", "Experiment", "run_experiment", "run_one", "describe_methods", "format_table",
-           "paired", "summarize", "config_scores", "grid_neighbours", "label", "tuned_profile", "format_grid", "format_budgets",
+           "paired", "summarize", "format_choices", "config_scores", "grid_neighbours", "label", "tuned_profile", "format_grid", "format_budgets",
            "format_neighbours", "plateau_note", "CHAPTER_AA_POINTS", "CHAPTER_CURVE_EPSILONS", "chapter_profile",
            "RELEASED_BASELINE", "strongest_baseline", "chapter_plan"]

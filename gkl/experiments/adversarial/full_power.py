@@ -48,7 +48,7 @@ from gkl.experiments.stats import PairedDifference, mean_std
 from gkl.methods.adversarial import load_trained
 
 __all__ = ["SEEDS", "SLICE_TOLERANCE", "power_profile", "run_full_power", "check_slice", "finding",
-           "full_power_difference"]
+           "full_power_difference", "format_accuracy"]
 
 #: Seeds of the full-power run (the chapter's five are its first five).
 SEEDS = tuple(range(30))
@@ -202,3 +202,14 @@ def finding(record: Mapping[str, Any], resamples: int = 2000) -> dict[str, Any]:
     text += (f" On clean accuracy the same comparison gives {100 * clean.mean:+.2f} points, 95 % CI "
              f"{clean.interval_text(100, 2)}: {clean.verdict}.")
     return {"diff": d, "clean": clean, "baseline": base, "accuracy": acc, "text": text}
+
+
+def format_accuracy(record: Mapping[str, Any], found: Mapping[str, Any]) -> str:
+    """A Markdown table of :func:`finding`'s accuracies: per method, AutoAttack on every test point and
+    clean accuracy, in %, mean ± std over the record's seeds."""
+    n = record["test"]["points"]
+    lines = [f"| method | AutoAttack, all {n} test points (%) | clean (%) |", "|---|---|---|"]
+    for m, v in found["accuracy"].items():
+        (aa, aa_sd), (cl, cl_sd) = v["autoattack"], v["clean"]
+        lines.append(f"| {label(m)} | {100 * aa:.2f} ± {100 * aa_sd:.2f} | {100 * cl:.2f} ± {100 * cl_sd:.2f} |")
+    return "\n".join(lines)

@@ -135,3 +135,31 @@ def plateau_note(record: dict[str, Any]) -> str:
             + " points; where that exceeds the tolerance the curves have **not** plateaued, longer training "
             "would likely raise those methods, and the comparison below is at equal, not converged, training "
             "length (a limitation of this build).")
+
+
+def _value(v: Any) -> str:
+    return ("on" if v else "off") if isinstance(v, bool) else f"{v:g}" if isinstance(v, (int, float)) else str(v)
+
+
+def format_choices(record: dict[str, Any]) -> str:
+    """One line per method of a recorded sweep: each chosen setting beside its **released** value
+    (a method's own settings: the package defaults, which follow the released code; attack settings:
+    the released CIFAR-10 recipe, :func:`gkl.methods.adversarial.released_recipe`), and the
+    ratio where they differ by a factor."""
+    from gkl.methods.adversarial import released_recipe
+
+    attack = released_recipe("cifar10")["adversarial"]
+    lines = []
+    for m, entry in record["chosen"].items():
+        defaults = ADVERSARIAL.config(m).to_dict()
+        parts = []
+        for k, v in entry["settings"].items():
+            rel = defaults.get(k, attack.get(k))
+            if rel is None or rel == v:
+                parts.append(f"{k} = {_value(v)}" + (" (as released)" if rel is not None else ""))
+                continue
+            far = (f", {max(v, rel) / min(v, rel):.0f}× {'smaller' if v < rel else 'larger'}"
+                   if not isinstance(v, bool) and min(v, rel) > 0 and max(v, rel) / min(v, rel) >= 2 else "")
+            parts.append(f"{k} = {_value(v)} (released {_value(rel)}{far})")
+        lines.append(f"* **{ADVERSARIAL[m].label}**: " + ", ".join(parts))
+    return "\n".join(lines)
