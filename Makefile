@@ -33,6 +33,11 @@ book: assets
 slides: $(STAMP)
 	$(BIN)/python tools/slides.py
 
+# Every built deck as a PDF, one 1280x720 page per slide (headless Chromium): _build/slides-pdf/.
+.PHONY: slides-pdf
+slides-pdf: $(STAMP)
+	$(BIN)/python tools/slides.py --pdf
+
 # Lint (ruff, configured in pyproject.toml): the package, tests, tools, benchmarks.
 lint: $(STAMP)
 	$(BIN)/ruff check gkl tests tools benchmarks book/_ext
