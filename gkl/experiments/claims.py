@@ -129,7 +129,7 @@ def step_overhead_check(setting: str, baseline: str, baseline_s: Mapping[int, fl
     mid = len(ratios) // 2
     med = ratios[mid] if len(ratios) % 2 else 0.5 * (ratios[mid - 1] + ratios[mid])
     return ClaimCheck(
-        "GKL's training overhead is small",
+        f"GKL's training overhead is small ({setting.split(' (')[0]})",
         f"{setting}: training time per epoch of GKL / {baseline}, the runs' own timings, {len(seeds)} seeds; "
         f"'small' fixed beforehand as at most {STEP_OVERHEAD:g}×",
         f"{med:.2f}× (median; range {ratios[0]:.2f}–{ratios[-1]:.2f}×)",
