@@ -124,3 +124,19 @@ def test_the_checks_can_fail():
     assert sum(r[2] for r in rows) > sessions(broken)[lecture]["minutes"]
     dropped = TEXT.replace("(training/claims.md)", "(training/claims_gone.md)")
     assert "book/training/claims" in toc_pages() - linked_pages(dropped)
+
+
+def test_in_class_exercises_match_their_labels():
+    """A session row that sets an exercise in class quotes its label: the label in the chapter agrees."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    import solutions  # tools/solutions.py
+
+    quoted = re.findall(r"Exercise (\d+) of \[[^\]]*\]\(([^)]+\.md)\) \(([★☆]{3}) ([\w-]+) · (\d+ (?:min|h))\)",
+                        plan_section(TEXT))
+    assert quoted, "the plan sets no exercise in class"
+    for number, target, stars, level, time in quoted:
+        exercise = next(e for e in solutions.exercises(ROOT / "book" / target) if e.number == int(number))
+        assert (exercise.stars, exercise.level) == (stars, level), (target, number)
+        assert solutions.parse_label(f"1. **({stars} {level} · {time})** x")[1] == exercise.minutes, (target, number)
