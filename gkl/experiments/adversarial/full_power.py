@@ -199,8 +199,9 @@ def finding(record: Mapping[str, Any], resamples: int = 2000) -> dict[str, Any]:
     text = finding_text(d, len(record["seeds"]), int(record["test"]["points"]), "AutoAttack accuracy",
                         "AutoAttack points", "test points (the whole test split, each attacked with the standard "
                         "AutoAttack)", "the strongest baseline by validation PGD accuracy", meaning)
-    text += (f" On clean accuracy the same comparison gives {100 * clean.mean:+.2f} points, 95 % CI "
-             f"{clean.interval_text(100, 2)}: {clean.verdict}.")
+    interval = (f"95 % CI {clean.interval_text(100, 2)}" if clean.low is not None else clean.interval_text(100, 2))
+    text += (f" On clean accuracy the same comparison gives {100 * clean.mean:+.2f} points ({interval}): "
+             f"{clean.verdict}.")
     return {"diff": d, "clean": clean, "baseline": base, "accuracy": acc, "text": text}
 
 
