@@ -33,6 +33,8 @@ import slides  # noqa: E402  (tools/slides.py)
 HTML = Path(os.environ.get("GKL_SITE_HTML", ROOT / "_build" / "html"))
 #: Smallest text a plotly figure may draw on a slide, in screen pixels at 1280×720.
 MIN_FONT_PX = 15
+#: Smallest text (slide text, tables, generated results) in screen pixels, slide numbers aside.
+MIN_TEXT_PX = 16
 #: A plotly figure must be shown at least this high on the screen (room for its plot under its text).
 MIN_FIGURE_PX = 400
 #: An image must be shown at least this share of the slide's width.
@@ -227,7 +229,7 @@ def test_deck_spec_is_short_and_written_for_slides(chapter):
 
 
 #: Run in the page for the current slide: every box of the slide must lie inside the window.
-_JS_SLIDE = r"""async ([W, H, minFont, minFigure, minImage]) => {
+_JS_SLIDE = r"""async ([W, H, minFont, minFigure, minImage, minText]) => {
   const slide = Reveal.getCurrentSlide();
   if (window.gklFitSlide) await window.gklFitSlide(slide);
   await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
@@ -255,6 +257,11 @@ _JS_SLIDE = r"""async ([W, H, minFont, minFigure, minImage]) => {
       const gd = el.closest('.plotly-graph-div');  // on-screen size over layout size: reveal's scale and the zoom
       const px = parseFloat(st.fontSize) * gd.getBoundingClientRect().width / gd.offsetWidth;
       if (px < minFont) out.small_text.push(`"${label(el)}" at ${px.toFixed(1)} px`);
+    }
+    if (!el.closest('.plotly-graph-div, mjx-container') && Array.from(el.childNodes).some(
+          n => n.nodeType === 3 && n.textContent.trim())) {  // an element with text of its own
+      const px = parseFloat(st.fontSize) * scale;
+      if (px < minText) out.small_text.push(`"${label(el)}" at ${px.toFixed(1)} px`);
     }
     if (el.matches('.plotly-graph-div') && r.height < minFigure)
       out.squeezed.push(`${name(el)} ${Math.round(r.width)}x${Math.round(r.height)} px`);
@@ -291,11 +298,12 @@ def check_deck(page, base_url: str, deck: str) -> dict:
     indices = page.evaluate("""() => Reveal.getSlides().map(s => Reveal.getIndices(s))""")
     for ix in indices:
         page.evaluate("([h, v]) => Reveal.slide(h, v)", [ix["h"], ix.get("v") or 0])
-        r = page.evaluate(_JS_SLIDE, [slides.WIDTH, slides.HEIGHT, MIN_FONT_PX, MIN_FIGURE_PX, MIN_IMAGE_WIDTH])
+        r = page.evaluate(_JS_SLIDE, [slides.WIDTH, slides.HEIGHT, MIN_FONT_PX, MIN_FIGURE_PX, MIN_IMAGE_WIDTH, MIN_TEXT_PX])
         where = f"slide {ix['h'] + 1}"
         problems += [f"{where}: outside the 1280x720 window: {m}" for m in r["outside"]]
         problems += [f"{where}: content scrolled or clipped: {m}" for m in r["clipped"]]
-        problems += [f"{where}: plotly text smaller than {MIN_FONT_PX} px: {m}" for m in r["small_text"][:5]]
+        problems += [f"{where}: text smaller than {MIN_FONT_PX} px (figures) / {MIN_TEXT_PX} px: {m}"
+                     for m in r["small_text"][:5]]
         problems += [f"{where}: plotly figure lower than {MIN_FIGURE_PX} px: {m}" for m in r["squeezed"]]
         problems += [f"{where}: image narrower than {MIN_IMAGE_WIDTH:.0%} of the slide: {m}" for m in r["narrow_images"]]
         for what, pattern in FORBIDDEN.items():

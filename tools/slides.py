@@ -126,60 +126,53 @@ def parse_spec(text: str, path: Path = Path("<spec>")) -> Spec:
     if not promise:
         raise SpecError(f"{path}:1: no `promise:` (the one line under the title) in the front matter")
     slides: list[Slide] = []
-    text_lines: list[str] = []
+    pending: list[tuple[int, str]] = []  # (line number, line) of the text being read
     in_notes = False
     fence = None
 
-    start_of: dict[int, int] = {}  # id of the current text -> its first line
-
-    def flush(line_no: int) -> None:
-        body = "\n".join(text_lines).strip("\n")
-        line_no = start_of.pop(0, line_no)
-        text_lines.clear()
+    def flush() -> None:
+        body = "\n".join(line for _, line in pending).strip("\n")
+        first = next((no for no, line in pending if line.strip()), 0)
+        pending.clear()
         if not body.strip():
             return
         if not slides:
-            raise SpecError(f"{path}:{line_no}: text before the first `## ` slide heading")
+            raise SpecError(f"{path}:{first}: text before the first `## ` slide heading")
         if in_notes:
             slides[-1].notes = (slides[-1].notes + "\n\n" + body).strip()
         else:
-            slides[-1].blocks.append(Block("text", body, line=line_no))
+            slides[-1].blocks.append(Block("text", body, line=first))
 
     for k in range(start, len(lines)):
         line, no = lines[k], k + 1
-        if fence is None and (m := re.match(r"^\s*(`{3,}|~{3,})", line)):
+        if fence is not None:  # inside a code block: verbatim, up to its closing fence
+            pending.append((no, line))
+            if line.strip().startswith(fence):
+                fence = None
+            continue
+        if m := re.match(r"^\s*(`{3,}|~{3,})", line):
             fence = m.group(1)
-            if not text_lines_has_text(text_lines):
-                start_of[0] = no
-        elif fence is not None and line.strip().startswith(fence):
-            fence = None
-            text_lines.append(line)
+            pending.append((no, line))
             continue
-        if fence is not None:
-            text_lines.append(line)
-            continue
-        if line.strip() and not text_lines_has_text(text_lines) and not line.startswith("## ") \
-                and line.strip() != "Notes:" and not REFERENCE_RE.match(line.strip()):
-            start_of[0] = no
         if line.startswith("## "):
-            flush(no)
+            flush()
             in_notes = False
             slides.append(Slide(line[3:].strip(), line=no))
             continue
         if line.startswith("# "):
             raise SpecError(f"{path}:{no}: `# ` headings are not used (the title slide is the chapter's title)")
         if line.strip() == "Notes:":
-            flush(no)
+            flush()
             in_notes = True
             continue
         if (m := REFERENCE_RE.match(line.strip())) and not in_notes:
-            flush(no)
+            flush()
             if not slides:
                 raise SpecError(f"{path}:{no}: a reference before the first `## ` slide heading")
             slides[-1].blocks.append(Block(m["kind"], m["ref"], int(m["n"] or 1), line=no))
             continue
-        text_lines.append(line)
-    flush(len(lines))
+        pending.append((no, line))
+    flush()
     if not slides:
         raise SpecError(f"{path}: no slide (a slide starts with a `## ` heading)")
     if (m := FORBIDDEN_RE.search(text)):
@@ -190,10 +183,6 @@ def parse_spec(text: str, path: Path = Path("<spec>")) -> Spec:
             if b.kind == "text":
                 check_text(b.text, f"{path}:{b.line}")
     return Spec(path, promise, slides)
-
-
-def text_lines_has_text(lines: list[str]) -> bool:
-    return any(line.strip() for line in lines)
 
 
 def check_text(md: str, where: str) -> None:
