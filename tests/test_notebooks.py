@@ -30,7 +30,7 @@ PLANNED_PAGES = [
     "book/training/distillation", "book/training/distillation_ablations", "book/training/reported_results",
     "book/training/claims",
     "book/training/guidelines",
-    "book/training/adversarial_protocol",
+    "book/training/adversarial_protocol", "book/training/distillation_protocol",
     "book/references", "book/api",
 ]
 CHAPTERS = notebooks.planned_chapters(ROOT)
