@@ -71,7 +71,9 @@ MAX_CODE_LINES = 8
 MAX_TABLE_ROWS = 8
 #: Output types a ``{figure}`` reference may show (never text/plain: a printed log is not a figure).
 FIGURE_MIMES = ("image/png", "image/svg+xml", "image/jpeg", "text/html")
-OUTPUT_MIMES = ("text/html", "text/markdown")
+#: Output types an ``{output}`` reference may show: Markdown first (its MyST roles are rendered like
+#: the spec's, and nbconvert draws its quotes and tables), then HTML.
+OUTPUT_MIMES = ("text/markdown", "text/html")
 
 REFERENCE_RE = re.compile(r"^\{(?P<kind>figure|output|code)(?::(?P<n>\d+))?\}\s+(?P<ref>\S.*?)\s*$")
 GLUE_RE = re.compile(r"\{glue(?::text)?\}`(?P<name>[^`]+)`")
@@ -309,7 +311,11 @@ def deck_notebook(spec: Spec, nb, title: str, ctx, chapter_href: str):
                 cells.append(_markdown_cell(pending, slide_type))
             slide_type, pending = "-", ""
             out = nbformat.v4.new_code_cell("")
-            out.outputs = [nbformat.from_dict(pick_output(cell, b.kind, b.n, where))]
+            picked = pick_output(cell, b.kind, b.n, where)
+            if "text/markdown" in picked["data"]:  # a generated text may hold MyST roles ({doc}, {cite})
+                text = picked["data"]["text/markdown"]
+                picked["data"]["text/markdown"] = md("".join(text) if isinstance(text, list) else text, where)
+            out.outputs = [nbformat.from_dict(picked)]
             out.metadata["slideshow"] = {"slide_type": "-"}
             out.metadata["gkl_kind"] = b.kind
             cells.append(out)
