@@ -23,7 +23,7 @@ import notebooks  # noqa: E402  (tools/notebooks.py)
 
 PLANNED_PAGES = [
     "book/intro",
-    "book/notation", "book/losses", "book/teaching",
+    "book/notation", "book/losses", "book/teaching", "book/lab",
     "book/theory/kl_in_practice", "book/theory/decoupling", "book/theory/asymmetry",
     "book/theory/weight_function", "book/theory/class_prior", "book/theory/making_it_fast",
     "book/training/adversarial",

@@ -47,6 +47,7 @@ EXPECTED_FIGURES = {
     "book/notation.html": 0,
     "book/losses.html": 0,
     "book/teaching.html": 0,
+    "book/lab.html": 1,                        # task 3's weight-function figure
     "book/theory/kl_in_practice.html": 2,      # soft-label temperatures (slider), gradient check
     "book/theory/decoupling.html": 2,          # numeric check, gradients vs shift (slider)
     "book/theory/asymmetry.html": 2,           # term gradients (slider), convergence
