@@ -11,7 +11,8 @@
   slide shows a raw citation key, a raw MyST role, an exercise solution, the chapter's run time or its
   launch button, when a plotly figure draws text smaller than :data:`MIN_FONT_PX` or is squeezed below
   :data:`MIN_FIGURE_PX`, or when an image
-  is shown narrower than 80 % of the slide.  One deck is exported to PDF (``python tools/slides.py
+  is shown narrower than 80 % of the slide, or when a plotly slider dragged to a step on the slide
+  does not show that step.  One deck is exported to PDF (``python tools/slides.py
   --pdf``) and must have one page per slide.
 """
 
@@ -283,6 +284,23 @@ FORBIDDEN = {
 }
 
 
+def drag_slider_to(page, gd_id: str, step: int) -> tuple[int, bool]:
+    """Drag the first slider of a figure to ``step`` (through reveal's scaling and the figure's zoom);
+    returns the slider's active step afterwards and whether the figure drew something else."""
+    before = page.evaluate(sitecheck._JS_FIGURE_STATE, gd_id)
+    n = page.evaluate("(id) => document.getElementById(id).layout.sliders[0].steps.length", gd_id)
+    group = page.locator(f'[id="{gd_id}"] .slider-group').first
+    rail, grip = group.locator(".slider-rail-rect").first, group.locator(".slider-grip-rect").first
+    r, g = rail.bounding_box(), grip.bounding_box()
+    page.mouse.move(g["x"] + g["width"] / 2, g["y"] + g["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(r["x"] + g["width"] / 2 + (r["width"] - g["width"]) * step / (n - 1), r["y"] + r["height"] / 2, steps=8)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+    active = page.evaluate("(id) => document.getElementById(id)._fullLayout.sliders[0].active", gd_id)
+    return active, page.evaluate(sitecheck._JS_FIGURE_STATE, gd_id) != before
+
+
 def check_deck(page, base_url: str, deck: str) -> dict:
     """Step through every slide of one deck; ``{"slides": n, "problems": [...]}``."""
     errors: list[str] = []
@@ -306,6 +324,15 @@ def check_deck(page, base_url: str, deck: str) -> dict:
                      for m in r["small_text"][:5]]
         problems += [f"{where}: plotly figure lower than {MIN_FIGURE_PX} px: {m}" for m in r["squeezed"]]
         problems += [f"{where}: image narrower than {MIN_IMAGE_WIDTH:.0%} of the slide: {m}" for m in r["narrow_images"]]
+        sliders = page.evaluate("""() => Array.from(Reveal.getCurrentSlide().querySelectorAll('.plotly-graph-div'))
+            .filter(gd => gd.layout && (gd.layout.sliders || []).length && gd.layout.sliders[0].steps.length > 2)
+            .map(gd => [gd.id, gd.layout.sliders[0].steps.length])""")
+        for gd_id, n in sliders:  # a slider must follow the mouse on the slide, step for step
+            for step in (n - 2, 1):
+                active, changed = drag_slider_to(page, gd_id, step)
+                if active != step or not changed:
+                    problems.append(f"{where}: slider dragged to step {step} shows step {active}"
+                                    + ("" if changed else ", the figure did not change"))
         for what, pattern in FORBIDDEN.items():
             problems += [f"{where}: {what}: {m.group(0)!r}" for m in pattern.finditer(r["text"])]
     return {"slides": len(indices), "problems": problems + errors}
