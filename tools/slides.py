@@ -40,7 +40,7 @@ glued value is missing, or a spec holds an exercise solution.
 
 Usage::
 
-    python tools/slides.py [--build _build]                      # every deck of _toc.yml's chapters
+    python tools/slides.py [--build _build] [CHAPTER ...]        # every deck of _toc.yml's chapters (or these)
     python tools/slides.py --pdf book/theory/decoupling [--out decoupling.pdf] [--build _build]
 
 ``--pdf`` exports one built deck to PDF, one page of 1280×720 per slide: reveal.js's print layout
