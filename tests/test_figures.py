@@ -58,3 +58,17 @@ def test_show_renders_tables_as_html():
     assert "|---|" not in html
     r = show(md)
     assert r._repr_markdown_() == md and r._repr_html_() == html
+
+
+def test_forest_plot_draws_differences_with_intervals_and_mde_ticks():
+    from gkl.experiments.stats import paired_difference
+    from gkl.figures.forest import forest_plot
+
+    ahead = paired_difference({s: 0.50 for s in range(5)}, {s: 0.52 + 0.001 * s for s in range(5)}, "A", "B")
+    few = paired_difference({0: 0.5, 1: 0.5}, {0: 0.6, 1: 0.4}, "A", "C")  # two seeds: no interval
+    fig = forest_plot([("B beats A", ahead), ("C beats A", few)])
+    dots = [t for t in fig.data if t.error_x is not None and t.marker.size == 11]
+    assert [t.y[0] for t in dots] == ["B beats A", "C beats A"]
+    assert dots[0].x[0] == pytest.approx(100 * ahead.mean) and dots[0].error_x.array[0] > 0
+    assert dots[1].marker.color == "white" and not dots[1].error_x.array  # hollow, no bar
+    assert list(fig.layout.yaxis.categoryarray) == ["C beats A", "B beats A"]  # first row on top

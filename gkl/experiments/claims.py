@@ -22,8 +22,8 @@ Every verdict comes from a rule fixed before looking at the numbers:
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Optional, Sequence
 
 from gkl.experiments.stats import MIN_SEEDS, PairedDifference, paired_difference
 
@@ -46,9 +46,11 @@ class ClaimCheck:
     experiment: str
     measured: str
     verdict: str
+    #: The paired difference behind the verdict (``None`` for a ratio check): what a forest plot draws.
+    diff: Optional[PairedDifference] = field(default=None, compare=False, repr=False)
 
     def as_row(self) -> dict[str, str]:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if k != "diff"}
 
 
 def _verdict(d: PairedDifference, expected: str) -> str:
@@ -70,7 +72,7 @@ def paired_check(claim: str, experiment: str, baseline: str, baseline_values: Ma
     measured = measured[:measured.rindex(": ")]  # the verdict column says it, in the claim's words
     if d.decided:
         measured += f" ({'higher' if higher_is_better else 'lower'} is better)"
-    return ClaimCheck(claim, experiment, measured, _verdict(d, "ahead" if higher_is_better else "behind"))
+    return ClaimCheck(claim, experiment, measured, _verdict(d, "ahead" if higher_is_better else "behind"), d)
 
 
 def full_power_check(claim: str, experiment: str, d: PairedDifference, what: str = "",
@@ -78,7 +80,7 @@ def full_power_check(claim: str, experiment: str, d: PairedDifference, what: str
     """The claim "``d.b`` is better than ``d.a``" from a recorded full-power comparison ``d``
     (:func:`gkl.experiments.full_power.difference`; higher is better)."""
     measured = d.sentence(what, 100.0, unit, digits=2)
-    return ClaimCheck(claim, experiment, measured[:measured.rindex(": ")], _verdict(d, "ahead"))
+    return ClaimCheck(claim, experiment, measured[:measured.rindex(": ")], _verdict(d, "ahead"), d)
 
 
 def convergence_check(gamma: float = 0.2, seeds: Sequence[int] = (0, 1, 2), steps: int = 150, lr: float = 4.0,
