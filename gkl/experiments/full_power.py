@@ -23,7 +23,7 @@ import numpy as np
 from gkl.experiments.power import hierarchical_bootstrap
 from gkl.experiments.stats import PairedDifference
 
-__all__ = ["pack", "unpack", "correct_matrix", "difference", "finding_text"]
+__all__ = ["pack", "unpack", "correct_matrix", "difference", "error_parts", "finding_text"]
 
 
 def pack(correct: np.ndarray) -> str:
@@ -54,6 +54,17 @@ def difference(record: Mapping[str, Any], a: str, b: str, labels: Optional[Mappi
     name = (labels or {}).get
     return hierarchical_bootstrap(correct_matrix(record, a), correct_matrix(record, b), name(a, a), name(b, b),
                                   resamples=resamples, seed=0)
+
+
+def error_parts(record: Mapping[str, Any], a: str, b: str) -> dict[str, float]:
+    r"""Where the uncertainty of ``b − a`` comes from: the standard error of the mean difference if only
+    the seeds were random (:math:`\mathrm{sd}_s(\bar D_{s\cdot})/\sqrt S`) and if only the test points
+    were (:math:`\mathrm{sd}_p(\bar D_{\cdot p})/\sqrt P`). The larger one says what to grow to shrink
+    the minimum detectable effect: more seeds help only the first, a larger test set only the second."""
+    d = correct_matrix(record, b) - correct_matrix(record, a)
+    s, p = d.shape
+    return {"seeds_se": float(d.mean(axis=1).std(ddof=1) / np.sqrt(s)) if s > 1 else float("nan"),
+            "points_se": float(d.mean(axis=0).std(ddof=1) / np.sqrt(p)) if p > 1 else float("nan")}
 
 
 def finding_text(d: PairedDifference, n_seeds: int, n_points: int, metric: str, unit: str, points_what: str,
