@@ -72,3 +72,12 @@ def test_forest_plot_draws_differences_with_intervals_and_mde_ticks():
     assert dots[0].x[0] == pytest.approx(100 * ahead.mean) and dots[0].error_x.array[0] > 0
     assert dots[1].marker.color == "white" and not dots[1].error_x.array  # hollow, no bar
     assert list(fig.layout.yaxis.categoryarray) == ["C beats A", "B beats A"]  # first row on top
+
+
+def test_a_quoted_line_renders_as_an_answer_box_not_a_raw_marker():
+    from gkl.figures.markdown import markdown_to_html
+
+    html = markdown_to_html("> **What we found**: GKL is *ahead*.\n> Second line.\n\nAfter.")
+    assert html.startswith("<blockquote class='gkl-box'><p><strong>What we found</strong>: GKL is <em>ahead</em>. "
+                           "Second line.</p></blockquote>")
+    assert "&gt;" not in html and html.endswith("<p>After.</p>")

@@ -109,6 +109,12 @@ def markdown_to_html(markdown: str) -> str:
                        + "</tr></thead><tbody>"
                        + "".join("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in r) + "</tr>" for r in body)
                        + "</tbody></table>")
+        elif line.startswith(">"):
+            quote = []
+            while i < len(lines) and lines[i].startswith(">"):
+                quote.append(lines[i][1:].strip())
+                i += 1
+            out.append(f"<blockquote class='gkl-box'><p>{_inline(' '.join(quote))}</p></blockquote>")
         elif line.startswith("* "):
             items = []
             while i < len(lines) and lines[i].startswith("* "):
@@ -119,7 +125,7 @@ def markdown_to_html(markdown: str) -> str:
             i += 1
         else:
             para = []
-            while i < len(lines) and lines[i].strip() and not lines[i].startswith(("|", "* ")):
+            while i < len(lines) and lines[i].strip() and not lines[i].startswith(("|", "* ", ">")):
                 para.append(lines[i])
                 i += 1
             out.append(f"<p>{_inline(' '.join(para))}</p>")
