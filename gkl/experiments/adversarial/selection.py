@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from gkl.experiments import protocol, smoke
 from gkl.experiments.adversarial.profiles import PROFILES, Profile
-from gkl.experiments.profile import RELEASED, recorded_source, recorded_sweep
+from gkl.experiments.profile import CHAPTER_SEEDS, RELEASED, recorded_source, recorded_sweep
 from gkl.experiments.sizing import plan_sentence, recorded_epoch_s
 from gkl.experiments.stats import PairedDifference, paired_difference
 from gkl.methods.adversarial import ADVERSARIAL
@@ -48,7 +48,7 @@ def _base(record: Union[str, Path, Mapping[str, Any]]) -> tuple[Optional[dict[st
 
 
 def tuned_profile(record: Union[str, Path, Mapping[str, Any]] = "cpu",
-                  seeds: Optional[Sequence[int]] = (0, 1, 2, 3, 4), **changes: Any) -> Profile:
+                  seeds: Optional[Sequence[int]] = CHAPTER_SEEDS, **changes: Any) -> Profile:
     """The chapter's profile built from a recorded sweep (``record``: a profile name such as ``"cpu"``,
     a path or the record; :func:`gkl.experiments.protocol.load_record`): every registered method at
     its chosen configuration, the chosen epoch budget, ``seeds`` (``None``: the profile's own), for the
@@ -84,7 +84,7 @@ RELEASED_BASELINE = "trades"
 
 
 def chapter_profile(record: Union[str, Path, Mapping[str, Any]] = "cpu",
-                    seeds: Optional[Sequence[int]] = (0, 1, 2, 3, 4)) -> Profile:
+                    seeds: Optional[Sequence[int]] = CHAPTER_SEEDS) -> Profile:
     """The profile the adversarial chapter trains and evaluates (and later pages read back from the
     run cache): :func:`tuned_profile` with the chapter's AutoAttack subset and curve radii, evaluated
     only after the last epoch (without a recorded sweep: the released configuration, ``seeds`` ``None``

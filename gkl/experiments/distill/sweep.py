@@ -33,7 +33,7 @@ import torch
 from gkl.experiments import protocol, smoke
 from gkl.experiments.distill.profiles import PROFILES, Profile, method_config
 from gkl.experiments.distill.runs import _run_cached, run_method
-from gkl.experiments.profile import RELEASED, recorded_source, recorded_sweep
+from gkl.experiments.profile import CHAPTER_SEEDS, RELEASED, recorded_source, recorded_sweep
 from gkl.experiments.runner import default_workers, run_parallel
 from gkl.methods.distill import DISTILLERS, DistillConfig
 
@@ -168,7 +168,7 @@ run_sweep = partial(protocol.run_sweep, SPEC)
 
 
 def tuned_profile(record: Union[str, Path, Mapping[str, Any]] = "cpu",
-                  seeds: Optional[Sequence[int]] = (0, 1, 2, 3, 4), **changes: Any) -> Profile:
+                  seeds: Optional[Sequence[int]] = CHAPTER_SEEDS, **changes: Any) -> Profile:
     """The chapters' profile built from a recorded sweep (``record``: a profile name such as ``"cpu"``,
     a path or the record; :func:`gkl.experiments.protocol.load_record`): every registered method at
     its chosen configuration (and training changes), the chosen epoch budget, ``seeds`` (``None``: the
