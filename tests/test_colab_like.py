@@ -10,7 +10,10 @@ set-up cell installs the wheel with its declared extras into it because ``GKL_IN
 wheel (on Colab the cell installs from GitHub instead), so a chapter that needs a package the extras
 do not declare fails here. Part I chapters run in full; the training chapters run their smoke profile
 (``GKL_SMOKE=1``, :mod:`gkl.experiments.smoke`: one epoch, two seeds), each from an empty run cache
-of its own, as a reader opening that one chapter in Colab would.
+of its own, as a reader opening that one chapter in Colab would. The chapters with a ``PROFILE`` switch
+also run once with ``PROFILE = "gpu"`` (the reader's edit of that line), in smoke mode, on tiny
+CIFAR-shaped files (``GKL_DATA_DIR``, :func:`gkl.data.write_fake_cifar`) and without any recorded GPU
+sweep: the released configurations on the GPU profile's code path, on a CPU.
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ sys.path.insert(0, str(ROOT / "tools"))
 import notebooks  # noqa: E402  (tools/notebooks.py)
 
 CHAPTERS = [md for md in notebooks.planned_chapters(ROOT) if md.parent.name in ("theory", "training")]
+#: The line of the chapters' first code cell that picks the profile; a reader edits "cpu" to "gpu".
+PROFILE_LINE = 'PROFILE = "cpu"'
+#: ``(chapter, profile)`` runs: every chapter as it is, and the chapters with a profile switch on "gpu".
+RUNS = [(md, "default") for md in CHAPTERS] + [
+    (md, "gpu") for md in CHAPTERS if md.parent.name == "training" and PROFILE_LINE in md.read_text()]
 #: Packages of the book build that Colab does not have: none may be importable in the clean venv.
 BUILD_ONLY = ("gkl", "myst_nb", "jupyter_book", "sphinx", "jupytext", "pytest")
 
@@ -72,17 +80,34 @@ def test_glue_without_myst_nb_is_a_plain_display(monkeypatch):
     assert markdown.glue("x", 2.5) == 2.5 and shown == [2.5]
 
 
+def test_the_profile_switch_is_found_where_readers_edit_it():
+    gpu = [md.stem for md, profile in RUNS if profile == "gpu"]
+    assert {"adversarial", "distillation"} <= set(gpu), gpu
+    for md, profile in RUNS:
+        if profile == "gpu":  # exactly once, in a code cell of the notebook readers open
+            import nbformat
+
+            nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+            assert sum(PROFILE_LINE in c.source for c in nb.cells if c.cell_type == "code") == 1, md
+
+
+def _switch_profile(nb, profile: str) -> None:
+    """Edit the profile line as a reader would (``PROFILE = "gpu"``)."""
+    cell = next(c for c in nb.cells if c.cell_type == "code" and PROFILE_LINE in c.source)
+    cell.source = cell.source.replace(PROFILE_LINE, f'PROFILE = "{profile}"', 1)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("md", CHAPTERS, ids=[md.stem for md in CHAPTERS])
-def test_chapter_runs_from_the_wheel_outside_the_repository(md, wheel_kernel, monkeypatch):
+@pytest.mark.parametrize("md,profile", RUNS, ids=[f"{md.stem}-{p}" if p != "default" else md.stem for md, p in RUNS])
+def test_chapter_runs_from_the_wheel_outside_the_repository(md, profile, wheel_kernel, monkeypatch, tmp_path):
     import nbclient
     import nbformat
 
-    work = wheel_kernel["work"] / md.stem
+    work = wheel_kernel["work"] / f"{md.stem}-{profile}"
     work.mkdir(parents=True)
     monkeypatch.setenv("JUPYTER_PATH", wheel_kernel["jupyter_path"])
     monkeypatch.setenv("GKL_INSTALL", f"{wheel_kernel['wheel']}[train,viz]")
-    for var in ("PYTHONPATH", "PYTHONHOME", "GKL_RUNS_DIR", "GKL_SMOKE"):
+    for var in ("PYTHONPATH", "PYTHONHOME", "GKL_RUNS_DIR", "GKL_SMOKE", "GKL_DATA_DIR"):
         monkeypatch.delenv(var, raising=False)
     # the kernel (and any process a chapter starts) sees the clean venv, as Colab's shell sees its python
     monkeypatch.setenv("VIRTUAL_ENV", str(wheel_kernel["venv"]))
@@ -91,6 +116,14 @@ def test_chapter_runs_from_the_wheel_outside_the_repository(md, wheel_kernel, mo
     if training:
         monkeypatch.setenv("GKL_SMOKE", "1")
     nb = nbformat.read(md.with_suffix(".ipynb"), as_version=4)
+    if profile == "gpu":  # tiny CIFAR-shaped files stand in for the download; no GPU sweep is recorded
+        from gkl.data import write_fake_cifar
+
+        data = tmp_path / "data"
+        write_fake_cifar(data, "cifar10", n_train=64, n_test=16)
+        write_fake_cifar(data, "cifar100", n_train=200, n_test=16)
+        monkeypatch.setenv("GKL_DATA_DIR", str(data))
+        _switch_profile(nb, "gpu")
     nb.cells.append(nbformat.v4.new_code_cell("import gkl\nprint(gkl.__file__)"))
     nbclient.NotebookClient(nb, timeout=600, kernel_name="gkl-wheel", resources={"metadata": {"path": str(work)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
@@ -108,3 +141,6 @@ def test_chapter_runs_from_the_wheel_outside_the_repository(md, wheel_kernel, mo
         root = work / "runs"
         profiles = [*root.glob("adversarial/*"), *root.glob("distill/*")]  # runs/<task>/<profile>/
         assert profiles and all(p.name.endswith("-smoke") for p in profiles), profiles
+        if profile == "gpu":  # the released configuration, on the CIFAR profiles' cache folders
+            assert "released configuration, not re-tuned here" in text
+            assert all("gpu" in p.name for p in profiles), profiles

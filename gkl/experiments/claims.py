@@ -101,7 +101,7 @@ def convergence_check(gamma: float = 0.2, seeds: Sequence[int] = (0, 1, 2), step
     one, low = (c["label"] for c in configs)
     experiment = (f"toy of the weight-function chapter: top-1 class centred-logit error after {steps} steps "
                   f"(T = {temperature:g}, learning rate {lr:g}), per seed")
-    return paired_check("γ < 1 speeds up the convergence of high-score classes", experiment, one, per_seed[one],
+    return paired_check("γ < 1 speeds up the convergence of high-score classes (a mechanism, shown in a toy)", experiment, one, per_seed[one],
                         low, per_seed[low], higher_is_better=False, what="top-1 error", scale=1.0, unit="")
 
 

@@ -4,7 +4,15 @@ verdicts, calibration, ablation sweeps, a copy-paste recipe, and the design-time
 The distillers themselves are in :mod:`gkl.methods.distill`.
 """
 
-from gkl.experiments.distill.ablations import MOVES, Sweep, ablation_rows, ablation_sweeps, run_ablation
+from gkl.experiments.distill.ablations import (
+    MOVES,
+    Sweep,
+    ablation_rows,
+    ablation_sweeps,
+    claim_pairs,
+    kd_with_student_wmse,
+    run_ablation,
+)
 from gkl.experiments.distill.calibration import student_report
 from gkl.experiments.distill.compare import (
     compare_to,
@@ -37,7 +45,8 @@ __all__ = [
     "Profile", "PROFILES", "CPU_PROFILE", "GPU_PROFILE", "CONFIGS", "CIFAR_TRAIN", "DEFAULT_TRAIN",
     "DEFAULT_METHOD_CONFIGS", "run_method", "run_grid", "run_dir", "prefetch", "summarize", "format_table", "compare_to",
     "verdict_between", "difference_sentence", "format_comparison", "paired_verdict", "records_to_markdown",
-    "student_report", "Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows", "gkl_recipe", "PAIR_SEARCH",
+    "student_report", "Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows", "claim_pairs",
+    "kd_with_student_wmse", "gkl_recipe", "PAIR_SEARCH",
     "trends_vs_reported", "headline", "format_headline", "BUDGETS", "GRIDS", "TOLERANCE", "VALIDATION", "chosen_table",
     "tuned_profile",
 ]

@@ -17,10 +17,11 @@ from typing import Any, Mapping, Optional, Sequence
 from gkl.experiments.distill.profiles import Profile
 from gkl.experiments.distill.runs import run_grid
 from gkl.experiments.stats import mean_std, paired_difference
-from gkl.methods.distill import DistillConfig
+from gkl.methods.distill import DistillConfig, distill_config
 from gkl.methods.distill.train import RunResult
 
-__all__ = ["Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows"]
+__all__ = ["Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows", "kd_with_student_wmse",
+           "claim_pairs"]
 
 #: How far each setting moves from the tuned point (data, sized to the chapter's time budget):
 #: γ to these values; β and T multiplied by these factors. β moves both ways (÷4 and ×4: the tuning
@@ -103,3 +104,40 @@ def ablation_rows(sweeps: Sequence[Sweep], runs: Mapping[str, Mapping[str, list[
                          "delta": d.mean, "low": d.low, "high": d.high, "mde": d.mde, "verdict": d.verdict,
                          "diff": d})
     return rows
+
+
+def kd_with_student_wmse(kd: DistillConfig) -> DistillConfig:
+    r"""KD with its asymmetry broken and nothing else changed: the GKL config whose loss is KD's
+    :math:`w\,T^2\,\mathrm{KL}(s_m^T \| s_n^T)` except that the wMSE of the decomposition also
+    reaches the student.
+
+    By the decoupling theorem, :math:`T^2\,\mathrm{KL}` at temperature :math:`T` has the student
+    gradient of :math:`T^2\,\mathrm{CE}(s_m^T, s_n^T)` and the teacher gradient of a wMSE of
+    :math:`\Delta z = \Delta o / T` weighted by :math:`s_m^T[j]\,s_m^T[k]`, i.e. of the raw-logit
+    wMSE (:func:`gkl.gkl_parts`) with :math:`\gamma = 1`, :math:`T_2 = T` and weight 1. So
+    :math:`\alpha = w T^2`, :math:`\beta = w`, :math:`\gamma = 1`, :math:`T_2 = T`, no class prior,
+    no warm-up and KD's own CE weight: the student's gradient is KD's plus :math:`w\,\nabla_{o_n}
+    \mathrm{wMSE}` (``tests/test_distill_claims.py`` checks both sides in float64)."""
+    if kd.method != "kd":
+        raise ValueError(f"kd_with_student_wmse needs a KD config, got method {kd.method!r}")
+    w, T = float(kd.kd_weight), float(kd.temperature)
+    return distill_config("gkl", ce_weight=kd.ce_weight, alpha=w * T * T, beta=w, gamma=1.0, temperature=T,
+                          weight_temperature=T, prior=False, warmup=0)
+
+
+def claim_pairs(profile: Profile) -> dict[str, dict[str, DistillConfig]]:
+    """The configurations of the claims page's clean tests on distillation, ``{claim: {label: config}}``
+    with the reference first:
+
+    * ``asymmetry``: the tuned KD against :func:`kd_with_student_wmse` of it (KD's own balance);
+    * ``prior``: the tuned GKL at 4× its β (where the wMSE weighs more; :data:`MOVES`' largest β
+      factor, the ablations' run) with the class prior off and on;
+    * ``gamma``: the tuned GKL (γ < 1) against the same with γ = 1, at its own (soft-teacher) T.
+    """
+    kd, g = profile.methods["kd"], profile.methods["gkl"]
+    big = g.replace(beta=g.beta * max(MOVES["beta"]))
+    return {
+        "asymmetry": {"KD": kd, "KD + student-side wMSE": kd_with_student_wmse(kd)},
+        "prior": {"prior off": big.replace(prior=False), "prior on": big.replace(prior=True)},
+        "gamma": {"γ = 1": g.replace(gamma=1.0), f"γ = {g.gamma:g}": g},
+    }
