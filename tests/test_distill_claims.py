@@ -64,3 +64,47 @@ def test_claim_pairs_change_one_thing(monkeypatch):
     # runs shared with the ablations page (the same configs, so the same cache entries)
     ablated = {repr(c) for s in distill.ablation_sweeps(p) for c in s.configs}
     assert repr(on) in ablated and repr(one) in ablated
+
+
+def test_page_plan_counts_what_the_cache_holds_and_offers_the_smoke_run(tmp_path, monkeypatch):
+    from gkl.experiments.distill.runs import run_dir
+    from gkl.experiments.record import read_record
+
+    monkeypatch.delenv("GKL_SMOKE", raising=False)
+    p = distill.tuned_profile("cpu")
+    alone = p.methods["none"]  # needs no teacher: its cache folder is known without one
+    record = read_record("distill-cpu")
+    text = distill.page_plan(p, [alone, alone, p.methods["kd"]], record, runs_dir=tmp_path)
+    n = len(p.seeds)
+    assert f"needs {2 * n} student run(s) (2 configuration(s)" in text  # the duplicate counted once
+    assert "0 are in the run cache" in text and f"trains {2 * n} (after training their teacher) now" in text
+    assert "CPU-minutes" in text and "GKL_SMOKE=1" in text
+    # one finished run of the student alone: a checkpoint and one metrics line per epoch
+    out = run_dir(p, alone, p.seeds[0], tmp_path, None)
+    out.mkdir(parents=True)
+    (out / "checkpoint.pt").write_bytes(b"x")
+    (out / "metrics.jsonl").write_text("{}\n" * int(p.train["epochs"]))
+    text = distill.page_plan(p, [alone], record, runs_dir=tmp_path)
+    assert "1 are in the run cache" in text and f"trains {n - 1} now" in text and "teacher" not in text
+    monkeypatch.setenv("GKL_SMOKE", "1")
+    smoke = distill.tuned_profile("cpu")
+    assert "a smoke run" in distill.page_plan(smoke, [alone], record, runs_dir=tmp_path)
+
+
+def test_cached_runs_of_the_adversarial_chapter(tmp_path, monkeypatch):
+    import json
+
+    from gkl.experiments import adversarial as at
+    from gkl.experiments.adversarial.runs import _run_dir
+
+    monkeypatch.delenv("GKL_SMOKE", raising=False)
+    p = at.chapter_profile("cpu")
+    total = len(p.methods) * len(p.seeds)
+    assert at.cached_runs(p, tmp_path) == (0, total)
+    label, seed = next(iter(p.methods)), p.seeds[0]
+    out = _run_dir(tmp_path, p, label, seed)
+    out.mkdir(parents=True)
+    (out / "result.json").write_text(json.dumps({"key": "another key"}))  # a stale result does not count
+    assert at.cached_runs(p, tmp_path) == (0, total)
+    (out / "result.json").write_text(json.dumps({"key": p.key(label, seed)}))
+    assert at.cached_runs(p, tmp_path) == (1, total)

@@ -3,7 +3,7 @@
 split (:mod:`.sweep`) and its choices (:mod:`.selection`)."""
 
 from gkl.experiments.adversarial.profiles import PROFILES, Profile
-from gkl.experiments.adversarial.runs import Experiment, run_experiment, run_one
+from gkl.experiments.adversarial.runs import Experiment, cached_runs, run_experiment, run_one
 from gkl.experiments.adversarial.selection import (
     CHAPTER_AA_POINTS,
     CHAPTER_CURVE_EPSILONS,
@@ -28,7 +28,7 @@ from gkl.experiments.adversarial.tables import (
     summarize,
 )
 
-__all__ = ["PROFILES", "Profile", "Experiment", "run_experiment", "run_one", "describe_methods", "format_table",
+__all__ = ["PROFILES", "Profile", "Experiment", "cached_runs", "run_experiment", "run_one", "describe_methods", "format_table",
            "paired", "summarize", "format_choices", "config_scores", "grid_neighbours", "label", "tuned_profile", "format_grid", "format_budgets",
            "format_neighbours", "plateau_note", "CHAPTER_AA_POINTS", "CHAPTER_CURVE_EPSILONS", "chapter_profile",
            "RELEASED_BASELINE", "strongest_baseline", "chapter_plan"]

@@ -25,7 +25,7 @@ from gkl.methods.adversarial import load_trained, train_adversarial
 from gkl.training import default_runs_dir
 from gkl.training.device import get_device
 
-__all__ = ["Experiment", "aa_points", "run_one", "run_experiment"]
+__all__ = ["Experiment", "aa_points", "cached_runs", "run_one", "run_experiment"]
 
 
 def _run_dir(runs_dir: Path, profile: Profile, label: str, seed: int) -> Path:
@@ -140,6 +140,16 @@ class Experiment:
 
     def methods(self) -> list[str]:
         return list(self.profile.methods)
+
+
+def cached_runs(profile: Profile, runs_dir: Optional[Union[str, Path]] = None) -> tuple[int, int]:
+    """``(finished, all)``: how many of the profile's method × seed runs the run cache already holds
+    (what :func:`run_experiment` will read back instead of training)."""
+    runs = Path(runs_dir) if runs_dir is not None else default_runs_dir()
+    jobs = [(label, seed) for label in profile.methods for seed in profile.seeds]
+    done = sum(read_result(_run_dir(runs, profile, label, seed) / "result.json", profile.key(label, seed)) is not None
+               for label, seed in jobs)
+    return done, len(jobs)
 
 
 def run_experiment(

@@ -37,13 +37,13 @@ from gkl.experiments.distill.profiles import (
     Profile,
 )
 from gkl.experiments.distill.recipe import gkl_recipe
-from gkl.experiments.distill.runs import prefetch, run_dir, run_grid, run_method
+from gkl.experiments.distill.runs import page_plan, prefetch, run_dir, run_grid, run_method
 from gkl.experiments.distill.search import PAIR_SEARCH, trends_vs_reported
 from gkl.experiments.distill.sweep import BUDGETS, GRIDS, TOLERANCE, VALIDATION, chosen_table, tuned_profile
 
 __all__ = [
     "Profile", "PROFILES", "CPU_PROFILE", "GPU_PROFILE", "CONFIGS", "CIFAR_TRAIN", "DEFAULT_TRAIN",
-    "DEFAULT_METHOD_CONFIGS", "run_method", "run_grid", "run_dir", "prefetch", "summarize", "format_table", "compare_to",
+    "DEFAULT_METHOD_CONFIGS", "run_method", "run_grid", "run_dir", "prefetch", "page_plan", "summarize", "format_table", "compare_to",
     "verdict_between", "difference_sentence", "format_comparison", "paired_verdict", "records_to_markdown",
     "student_report", "Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows", "claim_pairs",
     "kd_with_student_wmse", "gkl_recipe", "PAIR_SEARCH",

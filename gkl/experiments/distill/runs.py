@@ -14,12 +14,12 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from gkl.experiments.cache import finished, run_folder, run_key
 from gkl.experiments.distill.profiles import Profile
 from gkl.experiments.runner import default_workers, run_parallel
-from gkl.experiments.teachers import get_teacher
+from gkl.experiments.teachers import get_teacher, load_teacher, teacher_dir
 from gkl.methods.distill import DISTILLERS, DistillConfig
 from gkl.methods.distill.train import RunResult, train_student
 from gkl.training import default_runs_dir
 
-__all__ = ["run_method", "run_grid", "run_dir", "prefetch"]
+__all__ = ["run_method", "run_grid", "run_dir", "prefetch", "page_plan"]
 
 
 def _needs_teacher(config: DistillConfig) -> bool:
@@ -139,3 +139,47 @@ def run_grid(
     seeds = profile.seeds if seeds is None else seeds
     prefetch(profile, list(configs.values()), seeds, workers, **kw)
     return {label: [run_method(profile, cfg, s, **kw) for s in seeds] for label, cfg in configs.items()}
+
+
+def page_plan(
+    profile: Profile,
+    configs: Sequence[DistillConfig],
+    record: Optional[Mapping[str, Any]] = None,
+    seeds: Optional[tuple[int, ...]] = None,
+    runs_dir: Optional[Union[str, Path]] = None,
+) -> str:
+    """What a page that needs ``configs`` × ``seeds`` runs of ``profile`` will train when it runs now,
+    for the top of the page: how many runs it needs, how many the run cache already holds (a chapter
+    opened alone in Colab starts from an empty one), about how long the rest takes (the recorded
+    sweep's per-epoch times, one CPU thread; none for a smoke run) and how to ask for a smoke run."""
+    from gkl.experiments import smoke
+    from gkl.experiments.sizing import recorded_epoch_s
+
+    seeds = profile.seeds if seeds is None else seeds
+    root = Path(runs_dir if runs_dir is not None else default_runs_dir())
+    unique = list({run_key(c.to_dict()): c for c in configs}.values())
+    teacher_file = teacher_dir(profile.teacher_spec(), root) / "teacher.pt"
+    needs_teacher = any(_needs_teacher(c) for c in unique)
+    teacher_hash = load_teacher(teacher_file).weights_sha256 if needs_teacher and teacher_file.is_file() else None
+    epochs = int(profile.train["epochs"])
+    todo = [c.method for c in unique for s in seeds
+            if (_needs_teacher(c) and teacher_hash is None)
+            or not finished(run_dir(profile, c, s, root, teacher_hash), epochs)]
+    total = len(unique) * len(seeds)
+    teacher = " (after training their teacher)" if needs_teacher and teacher_hash is None else ""
+    head = (f"**Before it runs.** This page needs {total} student run(s) ({len(unique)} configuration(s) × "
+            f"{len(seeds)} seed(s), {epochs} epoch(s) each); {total - len(todo)} are in the run cache "
+            f"(`GKL_RUNS_DIR`, here `{root}`), so it trains {len(todo)}{teacher} now")
+    per = recorded_epoch_s(record) if record is not None else {}
+    if smoke.enabled():
+        timing = " (a smoke run: its numbers only check that the code runs)."
+    elif todo and all(m in per for m in todo):
+        cpu_min = sum(per[m] for m in todo) * epochs / 60
+        timing = (f": about {cpu_min:.0f} CPU-minutes of training, one thread per run, shared by the workers "
+                  f"(the recorded sweep's per-epoch times; evaluation{' and the teacher' if teacher else ''} not counted).")
+    else:
+        timing = "."
+    tip = "" if smoke.enabled() else (
+        " To check that it runs in about a minute instead, set `GKL_SMOKE=1` before the first cell "
+        "(in Colab: a first cell `%env GKL_SMOKE=1`): one epoch, two seeds, numbers that mean nothing.")
+    return head + timing + tip
