@@ -29,9 +29,17 @@ book: assets
 	rm -rf _build
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	$(MAKE) slides
+	$(MAKE) figure-pack
 
 slides: $(STAMP)
 	$(BIN)/python tools/slides.py
+
+# Every figure of the built site (images as built, plotly figures exported to PNG in headless
+# Chromium), named by page and order, with an index and the CC BY 4.0 credits, zipped to
+# _build/html/_downloads/gkl-figures.zip (linked from the teaching page); tools/figure_pack.py.
+.PHONY: figure-pack
+figure-pack: $(STAMP)
+	$(BIN)/python tools/figure_pack.py
 
 # Every built deck as a PDF, one 1280x720 page per slide (headless Chromium): _build/slides-pdf/.
 .PHONY: slides-pdf
