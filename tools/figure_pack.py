@@ -226,6 +226,14 @@ def index_csv(figures: list[Figure]) -> str:
     return buf.getvalue()
 
 
+def _add(z: zipfile.ZipFile, name: str, data: bytes) -> None:
+    """One file under ``gkl-figures/``, readable by everyone once unzipped (mode 644)."""
+    info = zipfile.ZipInfo(f"gkl-figures/{name}", date_time=(2026, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    z.writestr(info, data)
+
+
 def build_pack(html_dir: Path, out: Path | None = None, plotly: bool = True,
                repo_url: str | None = None, site_url: str | None = None,
                pages: list[str] | None = None) -> tuple[Path, list[Figure]]:
@@ -248,13 +256,10 @@ def build_pack(html_dir: Path, out: Path | None = None, plotly: bool = True,
         for f in figures:
             if not f.file:
                 continue
-            arc = f"gkl-figures/{f.file}"
-            if f.kind == "image":
-                z.write(html_dir / f.source, arc)
-            else:
-                z.writestr(arc, f.data)
-        z.writestr("gkl-figures/index.csv", index_csv(figures))
-        z.writestr("gkl-figures/LICENSE.txt", licence_text(repo_url, site_url))
+            data = (html_dir / f.source).read_bytes() if f.kind == "image" else f.data
+            _add(z, f.file, data)
+        _add(z, "index.csv", index_csv(figures).encode())
+        _add(z, "LICENSE.txt", licence_text(repo_url, site_url).encode())
     shutil.move(tmp, out)
     return out, figures
 
