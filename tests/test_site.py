@@ -56,8 +56,8 @@ EXPECTED_FIGURES = {
     "book/theory/making_it_fast.html": 1,      # benchmark (the table beside it is HTML)
     "book/training/adversarial.html": 2,       # robustness curve, masking bars
     "book/training/adversarial_protocol.html": 2,  # recorded sweep scatter, recorded validation curves
-    "book/training/distillation.html": 4,      # accuracy bars, learning curves, loss terms, reliability
-    "book/training/distillation_protocol.html": 2,  # recorded grid and validation curves
+    "book/training/distillation.html": 1,      # forest plot of the headline differences
+    "book/training/distillation_protocol.html": 5,  # recorded grid, validation curves, learning curves, loss terms, reliability
     "book/training/distillation_ablations.html": 5,  # one sweep plot per ablation
     "book/training/reported_results.html": 3,  # RobustBench bars, ImageNet and ImageNet-LT bars
     "book/training/claims.html": 1,           # forest plot of the claims' paired differences
