@@ -120,12 +120,14 @@ def test_chapter_runs_from_the_wheel_outside_the_repository(md, profile, wheel_k
         from gkl.data import write_fake_cifar
 
         data = tmp_path / "data"
-        write_fake_cifar(data, "cifar10", n_train=64, n_test=16)
-        write_fake_cifar(data, "cifar100", n_train=200, n_test=16)
+        from gkl.experiments.smoke import CIFAR_TRAIN
+
+        write_fake_cifar(data, "cifar10", n_train=32, n_test=16)
+        write_fake_cifar(data, "cifar100", n_train=CIFAR_TRAIN, n_test=16)  # the smoke run's training subset
         monkeypatch.setenv("GKL_DATA_DIR", str(data))
         _switch_profile(nb, "gpu")
     nb.cells.append(nbformat.v4.new_code_cell("import gkl\nprint(gkl.__file__)"))
-    nbclient.NotebookClient(nb, timeout=600, kernel_name="gkl-wheel", resources={"metadata": {"path": str(work)}}).execute()
+    nbclient.NotebookClient(nb, timeout=600 if profile != "gpu" else 1200, kernel_name="gkl-wheel", resources={"metadata": {"path": str(work)}}).execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert errors == []
     setup = next(c for c in nb.cells if c.cell_type == "code")  # the install cell: pip's output, if any

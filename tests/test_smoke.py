@@ -43,3 +43,18 @@ def test_chapters_announce_a_smoke_run(monkeypatch, capsys):
     monkeypatch.delenv(smoke.ENV)
     runtime.start()
     assert capsys.readouterr().out == ""
+
+
+def test_a_cifar_smoke_run_on_a_cpu_attacks_a_handful_of_points(monkeypatch):
+    """PreActResNet-18 on a CPU: the GPU profile's smoke run checks the code path on 16 test points,
+    AutoAttack on 2, PGD against ε only at 0 and the training ε (with CUDA: the usual smoke sizes)."""
+    import torch
+
+    monkeypatch.setenv(smoke.ENV, "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    base = at.PROFILES["gpu"]
+    p = smoke.adversarial(base)
+    assert (p.test_subset, p.autoattack_subset) == (16, 2) and p.curve_epsilons == (0.0, base.epsilon)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    q = smoke.adversarial(base)
+    assert (q.test_subset, q.autoattack_subset, q.curve_epsilons) == (64, 4, base.curve_epsilons)

@@ -6,7 +6,8 @@ The chapters build their profiles with :func:`gkl.experiments.distill.tuned_prof
 :func:`adversarial` here, which return it unchanged unless the environment variable :data:`ENV` is set
 (to anything but ``0``). Then they shrink it: one epoch (the teacher too), the first two seeds (of a
 profile's own: the one-seed GPU profiles keep one), and for adversarial training a 64-point test
-split with AutoAttack on 4 of them. On CIFAR (the GPU profiles) every network also trains on
+split with AutoAttack on 4 of them (on CIFAR without a CUDA device: 16 and 2, PGD against ε at 0 and
+the training ε only). On CIFAR (the GPU profiles) every network also trains on
 :data:`CIFAR_TRAIN` training images only (the teacher too) and evaluates during training on at most
 that many test images, so the smoke run of a GPU profile takes minutes on a CPU — and, pointed at
 tiny CIFAR-shaped files (:func:`gkl.data.write_fake_cifar`, through ``GKL_DATA_DIR``), seconds, which
@@ -37,6 +38,11 @@ BANNER = (f"{ENV} is set: this chapter runs a smoke profile (1 epoch, 2 seeds, s
 _SEEDS = 2
 _AT_TEST_POINTS = 64
 _AT_AA_POINTS = 4
+#: A CIFAR adversarial smoke run without a CUDA device (PreActResNet-18 on a CPU: one attacked
+#: training epoch takes about half a minute on 64 images): test points, AutoAttack points; PGD against
+#: ε only at 0 and the training ε.
+_CPU_CIFAR_TEST_POINTS = 16
+_CPU_CIFAR_AA_POINTS = 2
 #: Training images of a CIFAR smoke run (students, the teacher and adversarial training alike).
 CIFAR_TRAIN = 256
 
@@ -72,20 +78,28 @@ def adversarial(profile: Any) -> Any:
         return profile
     aa = profile.autoattack_subset
     changes: dict[str, Any] = {}
+    test_points, aa_points = _AT_TEST_POINTS, _AT_AA_POINTS
     if _cifar(profile):  # no validation split: train on CIFAR_TRAIN images (all there are, if fewer)
         changes = {"validation": None, "train_subset": min(profile.train_subset or CIFAR_TRAIN, CIFAR_TRAIN),
                    "eval_subset": min(profile.eval_subset or CIFAR_TRAIN, CIFAR_TRAIN), "amp": _amp(profile.amp)}
+        if not _cuda():  # PreActResNet-18 on a CPU: the code path only, on a handful of points and one radius
+            test_points, aa_points = _CPU_CIFAR_TEST_POINTS, _CPU_CIFAR_AA_POINTS
+            changes["curve_epsilons"] = tuple(e for e in profile.curve_epsilons if e in (0.0, profile.epsilon))
     return profile.replace(name=_renamed(profile.name), seeds=tuple(profile.seeds[:_SEEDS]), epochs=1, eval_every=1,
-                           test_subset=min(profile.test_subset or _AT_TEST_POINTS, _AT_TEST_POINTS),
-                           autoattack_subset=min(aa or _AT_AA_POINTS, _AT_AA_POINTS), **changes)
+                           test_subset=min(profile.test_subset or test_points, test_points),
+                           autoattack_subset=min(aa or aa_points, aa_points), **changes)
 
 
 def _cifar(profile: Any) -> bool:
     return str(profile.dataset).startswith("cifar")
 
 
-def _amp(amp: Any) -> Any:
-    """``amp`` where a CUDA device will run it, else ``None`` (fp16 autocast on a CPU is emulated)."""
+def _cuda() -> bool:
     import torch
 
-    return amp if torch.cuda.is_available() else None
+    return torch.cuda.is_available()
+
+
+def _amp(amp: Any) -> Any:
+    """``amp`` where a CUDA device will run it, else ``None`` (fp16 autocast on a CPU is emulated)."""
+    return amp if _cuda() else None

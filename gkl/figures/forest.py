@@ -44,7 +44,7 @@ def forest_plot(rows: Sequence[tuple[str, PairedDifference]], title: Optional[st
     fig.add_vline(x=0, line=dict(color="black", width=1))
     fig.update_yaxes(categoryorder="array", categoryarray=labels, automargin=True)
     fig.update_layout(
-        title=title, xaxis_title=f"difference ({unit}; dot: mean, bar: 95 % CI, grey ticks: ±MDE)",
+        title=title, xaxis_title=f"difference ({unit}): dot mean, bar 95 % CI, ticks ±MDE",
         height=max(260, 90 + 46 * len(rows)), margin=dict(l=10, r=20, t=50 if title else 20, b=50),
         template="plotly_white")
     return fig
