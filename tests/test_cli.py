@@ -183,8 +183,8 @@ def test_cli_help_states_the_ikl_defaults(capsys):
         main(["distill", "--help"])
     assert exc.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "ikl: 1 × CE + λ·(1 × soft-label CE + 4 × wMSE), T 4, no class prior (per-sample weights at T2 100)" in out
-    assert "gkl: 1 × CE + λ·(1 × soft-label CE + 4 × wMSE, γ 0.2), T 4, class prior at T2 4" in out
+    assert "ikl: 1 × CE + ω·(1 × soft-label CE + 4 × wMSE), T 4, no class prior (per-sample weights at T2 100)" in out
+    assert "gkl: 1 × CE + ω·(1 × soft-label CE + 4 × wMSE, γ 0.2), T 4, class prior at T2 4" in out
     # every flag name of the flat config still exists, each says which methods it applies to
     for flag in ("--alpha", "--beta", "--gamma", "--temperature", "--weight-temperature", "--ce-weight", "--kd-weight",
                  "--warmup", "--prior", "--no-prior"):

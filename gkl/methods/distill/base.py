@@ -19,7 +19,7 @@ method              terms
 
 Every method has ``ce`` :math:`= w_{ce}\,\mathrm{CE}(o_n, y)` (:math:`o_n`: student logits, :math:`o_m`:
 teacher logits, :math:`s^T = \mathrm{softmax}(o / T)`), and
-:math:`\lambda = \min(\text{epoch} / \text{warmup}, 1)` is the warm-up factor of the distillation terms
+:math:`\omega = \min(\text{epoch} / \text{warmup}, 1)` is the warm-up factor of the distillation terms
 (epochs count from 1; ``warmup = 0`` switches it off): :func:`warmup_factor`.
 
 **Adding a distiller** is one file holding a ``Config`` (a :class:`DistillConfig` dataclass with only
@@ -51,8 +51,8 @@ def warmup_factor(epoch: int, warmup: int) -> float:
 
 
 def warmup_text(warmup: int) -> tuple[str, str]:
-    """``("λ·", ", warm-up N")`` for :meth:`Distiller.describe`; ``("", "")`` without a warm-up."""
-    return ("λ·", f", warm-up {warmup}") if warmup > 0 else ("", "")
+    """``("ω·", ", warm-up N")`` for :meth:`Distiller.describe`; ``("", "")`` without a warm-up."""
+    return ("ω·", f", warm-up {warmup}") if warmup > 0 else ("", "")
 
 
 @dataclasses.dataclass

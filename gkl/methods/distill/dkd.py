@@ -6,10 +6,10 @@ both at temperature :math:`T`. Then :math:`\mathrm{KL}(p_m\|p_n) = \mathrm{KL}(b
 (1 - p_{m,y})\,\mathrm{KL}(\hat p_m\|\hat p_n)`; DKD drops the factor :math:`1 - p_{m,y}` and weights
 the two parts with :math:`\alpha` (TCKD) and :math:`\beta` (NCKD):
 
-.. math:: \texttt{tckd} = \lambda\,\alpha\,T^2\,\mathrm{KL}(b_m \| b_n), \qquad
-          \texttt{nckd} = \lambda\,\beta\,T^2\,\mathrm{KL}(\hat p_m \| \hat p_n)
+.. math:: \texttt{tckd} = \omega\,\alpha\,T^2\,\mathrm{KL}(b_m \| b_n), \qquad
+          \texttt{nckd} = \omega\,\beta\,T^2\,\mathrm{KL}(\hat p_m \| \hat p_n)
 
-(plus ``ce``), :math:`\lambda` the warm-up factor. The loss itself is :func:`gkl.core.dkd.dkd_parts`.
+(plus ``ce``), :math:`\omega` the warm-up factor. The loss itself is :func:`gkl.core.dkd.dkd_parts`.
 """
 
 from __future__ import annotations

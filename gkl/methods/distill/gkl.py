@@ -6,8 +6,8 @@ With :func:`gkl.gkl_parts` (:math:`o_n`: student logits, :math:`o_m`: teacher lo
 
 .. math::
 
-   \texttt{kd\_ce} = \lambda\,\alpha\,\mathrm{CE}(s_m^T, s_n^T), \qquad
-   \texttt{kd\_wmse} = \lambda\,\beta\,\mathrm{wMSE}_\gamma,
+   \texttt{kd\_ce} = \omega\,\alpha\,\mathrm{CE}(s_m^T, s_n^T), \qquad
+   \texttt{kd\_wmse} = \omega\,\beta\,\mathrm{wMSE}_\gamma,
 
    \mathrm{wMSE}_\gamma = \frac{\sum_b \sum_{j,k} w_b[j,k]\,(\Delta m_{b,jk} - \Delta n_{b,jk})^2}
                               {4 \sum_b \sum_{j,k} w_b[j,k]},
@@ -15,7 +15,7 @@ With :func:`gkl.gkl_parts` (:math:`o_n`: student logits, :math:`o_m`: teacher lo
    w_b[j,k] = u_{b,j}^\gamma\, u_{b,k}^\gamma
 
 (plus ``ce``; :math:`\Delta m_{b,jk} = o_{m,bj} - o_{m,bk}`, likewise :math:`\Delta n` for the student),
-:math:`\lambda` the warm-up factor. :math:`\gamma = 1` is IKL (:mod:`gkl.methods.distill.ikl`),
+:math:`\omega` the warm-up factor. :math:`\gamma = 1` is IKL (:mod:`gkl.methods.distill.ikl`),
 :math:`\gamma = 0` a plain MSE of logit differences. The weights :math:`u` of a sample come either from its own teacher
 logits, :math:`\mathrm{softmax}(o_m / T_2)`, or, with the class prior on, from the teacher's mean soft
 label of its class over the **previous** epoch (:class:`gkl.ClassPrior` at :math:`T_2`, uniform in the

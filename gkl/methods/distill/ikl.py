@@ -1,8 +1,8 @@
 r"""IKL distillation (Cui et al.): GKL (:mod:`gkl.methods.distill.gkl`) at the weight exponent
 :math:`\gamma = 1`,
 
-.. math:: \texttt{kd\_ce} = \lambda\,\alpha\,\mathrm{CE}(s_m^T, s_n^T), \qquad
-          \texttt{kd\_wmse} = \lambda\,\beta\,\mathrm{wMSE}_1
+.. math:: \texttt{kd\_ce} = \omega\,\alpha\,\mathrm{CE}(s_m^T, s_n^T), \qquad
+          \texttt{kd\_wmse} = \omega\,\beta\,\mathrm{wMSE}_1
 
 (plus ``ce``): the wMSE weights :math:`u_j u_k` come from the teacher's soft labels at :math:`T_2`, per
 sample or (class prior on) per class over the previous epoch, as in GKL.

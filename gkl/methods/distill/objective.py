@@ -25,8 +25,8 @@ def random_shift_1d(x: Tensor, max_shift: int = 4) -> Tensor:
 
 
 def mix_majority(x: Tensor, low: float = 0.5) -> Tensor:
-    r"""Mix every input with a random partner of the batch, :math:`\tilde x = \lambda x + (1-\lambda) x'`
-    with :math:`\lambda \sim U(\text{low}, 1)`: the input keeps its majority part, so its label is
+    r"""Mix every input with a random partner of the batch, :math:`\tilde x = \mu x + (1-\mu) x'`
+    with :math:`\mu \sim U(\text{low}, 1)`: the input keeps its majority part, so its label is
     kept (one target class, as DKD and the class prior need). The teacher labels the mixed input,
     so distillation sees the teacher's answer on points between the training samples."""
     lam = low + (1.0 - low) * torch.rand((x.shape[0],) + (1,) * (x.dim() - 1), device=x.device)
