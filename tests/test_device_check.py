@@ -25,8 +25,10 @@ def test_device_check_dry_run_writes_every_section(tmp_path):
                 assert (C, loss, precision) in losses
     assert all(r["median_ms"] > 0 for r in res["losses"])
     profiles = [e["profile"] for e in res["epochs"]]
-    assert profiles.count("adversarial/gpu (GKL)") == 2 and any(p.startswith("distill/gpu") for p in profiles)
+    assert profiles == ["adversarial/gpu (GKL)", "adversarial/gpu (TRADES)", "distill/gpu (gkl)", "distill/gpu (kd)"]
     assert all(e.get("epoch_s", 0) > 0 for e in res["epochs"])
+    assert set(res["step_overhead"]) == {"adversarial: GKL / TRADES", "distillation: GKL / KD"}
+    assert all(v > 0 for v in res["step_overhead"].values())
 
 
 def test_device_check_refuses_to_run_without_a_gpu(tmp_path):

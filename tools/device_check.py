@@ -12,9 +12,10 @@ It runs, in order:
    ``F.kl_div(log_softmax, softmax, "batchmean")`` and the pairwise B×C×C form, forward + backward,
    B = 256, C ∈ {100, 1000, 21841} (the pairwise form only where its tensors fit), fp32 and bf16
    autocast, median time (``torch.utils.benchmark``) and peak memory;
-3. one timed training epoch of each GPU profile (adversarial ``gpu``, distillation GPU profile) on
-   CIFAR-shaped synthetic data written by :func:`gkl.data.write_fake_cifar` (50,000 training
-   images, so the epoch is full size), and the adversarial epoch again with bf16 mixed precision.
+3. one timed training epoch of each GPU profile's runs, with the profile's batch size and mixed
+   precision, on CIFAR-shaped synthetic data written by :func:`gkl.data.write_fake_cifar` (50,000
+   training images, so the epoch is full size): adversarial GKL and TRADES, the distillation student
+   with GKL and with KD; ``step_overhead`` holds GKL's epoch time over TRADES' and over KD's.
 
 ``--dry-run`` runs the same code on the CPU at toy sizes (CI runs it, so the script cannot rot).
 """
@@ -22,6 +23,7 @@ It runs, in order:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import platform
 import subprocess
@@ -92,11 +94,11 @@ def loss_benchmark(device: torch.device, classes: list[int], batch: int, dry_run
 
 
 def profile_epochs(device: torch.device, dry_run: bool) -> list[dict]:
-    """One timed epoch of each GPU profile on synthetic CIFAR-shaped data (and AT with bf16 AMP)."""
+    """One timed epoch of the GPU profiles' runs on synthetic CIFAR-shaped data, with each profile's own
+    batch size and mixed precision: adversarial GKL and TRADES (PreActResNet-18, CIFAR-10), and the
+    distillation student with GKL and with KD (CIFAR-100). Their ratios are the training-step overheads."""
     from gkl.data import get_dataset, write_fake_cifar
     from gkl.experiments.adversarial import PROFILES as AT_PROFILES
-    from gkl.methods.adversarial import train_adversarial
-    from gkl.training import TrainConfig
 
     out = []
     n_train = 64 if dry_run else 50_000
@@ -104,45 +106,60 @@ def profile_epochs(device: torch.device, dry_run: bool) -> list[dict]:
         write_fake_cifar(Path(tmp) / "data", "cifar10", n_train=n_train, n_test=64 if dry_run else 1000)
         data = get_dataset("cifar10", Path(tmp) / "data")
         prof = AT_PROFILES["gpu"]
-        kw = {"width": 4} if dry_run else {}
-        for amp in (None, "bf16"):
-            train = TrainConfig(epochs=1, batch_size=prof.batch_size, lr=prof.lr, progress=False,
-                                device=str(device), deterministic=False, eval_subset=64, amp=amp)
-            t0 = time.perf_counter()
-            _, hist = train_adversarial("cifar10", prof.model, prof.adversarial_config("GKL"), train, None,
-                                        data=data, model_kwargs=kw)
-            out.append({"profile": "adversarial/gpu (GKL)", "model": prof.model, "amp": amp, "train_images": n_train,
-                        "epoch_s": round(hist[-1]["time_s"], 2), "wall_s": round(time.perf_counter() - t0, 2),
-                        "images_per_s": round(n_train / hist[-1]["time_s"], 1)})
-    out.extend(_distill_epoch(device, dry_run))
+        for label in ("GKL", "TRADES"):
+            out.append(_at_epoch(prof, label, data, device, dry_run, n_train))
+    out.extend(_distill_epochs(device, dry_run))
     return out
 
 
-def _distill_epoch(device: torch.device, dry_run: bool) -> list[dict]:
-    """One epoch of the distillation GPU profile's student with its GKL distiller (random teacher)."""
+def _at_epoch(prof, label: str, data, device: torch.device, dry_run: bool, n_train: int) -> dict:
+    from gkl.methods.adversarial import train_adversarial
+
+    train = dataclasses.replace(prof.train_config(0, str(device)), epochs=1, eval_subset=64, progress=False,
+                                deterministic=False, num_workers=0, amp=None if dry_run else prof.amp)
+    t0 = time.perf_counter()
+    _, hist = train_adversarial("cifar10", prof.model, prof.adversarial_config(label), train, None, data=data,
+                                model_kwargs={"width": 4} if dry_run else {})
+    return {"profile": f"adversarial/gpu ({label})", "model": prof.model, "amp": train.amp,
+            "batch_size": train.batch_size, "train_images": n_train, "epoch_s": round(hist[-1]["time_s"], 2),
+            "wall_s": round(time.perf_counter() - t0, 2), "images_per_s": round(n_train / hist[-1]["time_s"], 1)}
+
+
+def _distill_epochs(device: torch.device, dry_run: bool) -> list[dict]:
+    """One epoch of the distillation GPU profile's student with its GKL and its KD distiller (a random
+    teacher of the profile's architecture: the time does not depend on its weights)."""
     from gkl.data import write_fake_cifar
     from gkl.experiments.distill import GPU_PROFILE as prof
     from gkl.methods.distill import build_distiller
     from gkl.methods.distill.objective import DistillObjective
     from gkl.methods.distill.train import load_data
     from gkl.models import build_model
+    from gkl.training import TrainConfig, fit
 
     n_train = 64 if dry_run else 50_000
+    out = []
     with tempfile.TemporaryDirectory() as tmp:
         write_fake_cifar(Path(tmp) / "data", "cifar100", n_train=n_train, n_test=64 if dry_run else 1000)
         tr, te, info = load_data("cifar100", data_root=str(Path(tmp) / "data"))
-        teacher_name, student_name = prof.teacher_arch, prof.student_arch
-        teacher = build_model(teacher_name, info.num_classes, **dict(prof.teacher_kwargs)).to(device).eval()
-        student = build_model(student_name, info.num_classes, **dict(prof.student_kwargs))
-        label = "gkl" if "gkl" in prof.methods else next(iter(prof.methods))
-        objective = DistillObjective(build_distiller(teacher, prof.methods[label], info.num_classes))
-        from gkl.training import TrainConfig, fit
+        teacher = build_model(prof.teacher_arch, info.num_classes, **dict(prof.teacher_kwargs)).to(device).eval()
+        for label in ("gkl", "kd"):
+            student = build_model(prof.student_arch, info.num_classes, **dict(prof.student_kwargs))
+            objective = DistillObjective(build_distiller(teacher, prof.methods[label], info.num_classes))
+            amp = None if dry_run else prof.train.get("amp")
+            cfg = TrainConfig(epochs=1, batch_size=int(prof.train["batch_size"]), lr=0.05, progress=False,
+                              device=str(device), deterministic=False, eval_subset=64, amp=amp)
+            hist = fit(student, objective, tr, te, cfg)
+            out.append({"profile": f"distill/gpu ({label})", "teacher": prof.teacher_arch, "student": prof.student_arch,
+                        "amp": amp, "batch_size": cfg.batch_size, "train_images": n_train,
+                        "epoch_s": round(hist[-1]["time_s"], 2), "images_per_s": round(n_train / hist[-1]["time_s"], 1)})
+    return out
 
-        cfg = TrainConfig(epochs=1, batch_size=64, lr=0.05, progress=False, device=str(device), deterministic=False,
-                          eval_subset=64)
-        hist = fit(student, objective, tr, te, cfg)
-    return [{"profile": f"distill/gpu ({label})", "teacher": teacher_name, "student": student_name, "train_images": n_train,
-             "epoch_s": round(hist[-1]["time_s"], 2), "images_per_s": round(n_train / hist[-1]["time_s"], 1)}]
+
+def step_overheads(epochs: list[dict]) -> dict:
+    """GKL's training-step time over its baseline's, per task, from the timed epochs."""
+    t = {e["profile"]: e["epoch_s"] for e in epochs}
+    return {"adversarial: GKL / TRADES": round(t["adversarial/gpu (GKL)"] / t["adversarial/gpu (TRADES)"], 3),
+            "distillation: GKL / KD": round(t["distill/gpu (gkl)"] / t["distill/gpu (kd)"], 3)}
 
 
 def main(argv=None) -> int:
@@ -164,6 +181,7 @@ def main(argv=None) -> int:
                                  args.dry_run),
         "epochs": profile_epochs(device, args.dry_run),
     }
+    result["step_overhead"] = step_overheads(result["epochs"])
     result["total_s"] = round(time.perf_counter() - t0, 1)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
