@@ -108,3 +108,17 @@ def test_cached_runs_of_the_adversarial_chapter(tmp_path, monkeypatch):
     assert at.cached_runs(p, tmp_path) == (0, total)
     (out / "result.json").write_text(json.dumps({"key": p.key(label, seed)}))
     assert at.cached_runs(p, tmp_path) == (1, total)
+
+
+def test_released_balance_moves_beta_only(monkeypatch):
+    monkeypatch.delenv("GKL_SMOKE", raising=False)
+    p = distill.tuned_profile("cpu")
+    g = p.methods["gkl"]
+    rows = [{"alpha": 1.0, "beta": b, "temperature": 4.0} for b in (1.0, 4.0, 16.0)]  # 16x, 64x, 256x KL's
+    cfg, ratio, n = distill.released_balance(p, rows)
+    assert (ratio, n) == (64.0, 3) and cfg == g.replace(beta=64.0 * g.alpha / g.temperature ** 2)
+    assert cfg.beta / cfg.alpha * cfg.temperature ** 2 == pytest.approx(64.0)
+    cfg, ratio, n = distill.released_balance(p)  # the package's released CIFAR-100 GKL settings
+    assert n >= 5 and ratio > 10 and cfg.beta > g.beta
+    with pytest.raises(ValueError, match="at least one released"):
+        distill.released_balance(p, [])

@@ -11,6 +11,7 @@ from gkl.experiments.distill.ablations import (
     ablation_sweeps,
     claim_pairs,
     kd_with_student_wmse,
+    released_balance,
     run_ablation,
 )
 from gkl.experiments.distill.calibration import student_report
@@ -46,7 +47,7 @@ __all__ = [
     "DEFAULT_METHOD_CONFIGS", "run_method", "run_grid", "run_dir", "prefetch", "page_plan", "summarize", "format_table", "compare_to",
     "verdict_between", "difference_sentence", "format_comparison", "paired_verdict", "records_to_markdown",
     "student_report", "Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows", "claim_pairs",
-    "kd_with_student_wmse", "gkl_recipe", "PAIR_SEARCH",
+    "kd_with_student_wmse", "released_balance", "gkl_recipe", "PAIR_SEARCH",
     "trends_vs_reported", "headline", "format_headline", "BUDGETS", "GRIDS", "TOLERANCE", "VALIDATION", "chosen_table",
     "tuned_profile",
 ]

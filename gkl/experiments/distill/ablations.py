@@ -21,7 +21,7 @@ from gkl.methods.distill import DistillConfig, distill_config
 from gkl.methods.distill.train import RunResult
 
 __all__ = ["Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows", "kd_with_student_wmse",
-           "claim_pairs"]
+           "claim_pairs", "released_balance"]
 
 #: How far each setting moves from the tuned point (data, sized to the chapter's time budget):
 #: γ to these values; β and T multiplied by these factors. β moves both ways (÷4 and ×4: the tuning
@@ -141,3 +141,25 @@ def claim_pairs(profile: Profile) -> dict[str, dict[str, DistillConfig]]:
         "prior": {"prior off": big.replace(prior=False), "prior on": big.replace(prior=True)},
         "gamma": {"γ = 1": g.replace(gamma=1.0), f"γ = {g.gamma:g}": g},
     }
+
+
+def released_balance(profile: Profile, rows: Optional[Sequence[Mapping[str, Any]]] = None) -> tuple[DistillConfig, float, int]:
+    r"""``(config, ratio, n)``: the tuned GKL moved to the **released** balance of its two terms and
+    nothing else. ``ratio`` is the median, over the ``n`` released CIFAR-100 GKL distillation settings
+    (``rows``; default :func:`gkl.reported.load` ``("released_configs")``), of how much more each weights
+    the wMSE against the soft-label CE than KL does, :math:`(\beta/\alpha)\,T^2`
+    (:func:`gkl.derivations.relative_wmse_weight`); ``config`` is the tuned GKL with
+    :math:`\beta = \text{ratio}\cdot\alpha / T^2` at its own :math:`\alpha` and :math:`T`."""
+    import statistics
+
+    from gkl import reported
+    from gkl.derivations import relative_wmse_weight
+
+    if rows is None:
+        rows = reported.load("released_configs").where(task="KD", dataset="CIFAR-100", method="GKL")
+    ratios = [relative_wmse_weight(float(r["alpha"]), float(r["beta"]), float(r["temperature"])) for r in rows]
+    if not ratios:
+        raise ValueError("released_balance needs at least one released GKL setting")
+    ratio = float(statistics.median(ratios))
+    g = profile.methods["gkl"]
+    return g.replace(beta=ratio * g.alpha / g.temperature ** 2), ratio, len(ratios)
