@@ -63,13 +63,26 @@ def test_convergence_check_runs_on_the_toy():
 def test_step_overhead_is_the_median_ratio_over_seeds_against_the_stated_threshold():
     from gkl.experiments.claims import STEP_OVERHEAD, step_overhead_check
 
-    base = {0: 1.0, 1: 2.0, 2: 4.0}
-    ok = step_overhead_check("toy", "KD", base, {0: 1.1, 1: 2.2, 2: 40.0})  # one slow outlier: median 1.1
-    assert ok.verdict == "supported" and ok.measured.startswith("1.10×") and "10.00×" in ok.measured
+    base = {s: 1.0 + s for s in range(12)}
+    ok = step_overhead_check("toy", "KD", base, {s: 1.1 * v if s else 40.0 for s, v in base.items()})  # one outlier
+    assert ok.verdict == "supported" and ok.measured.startswith("1.10×") and "95 % CI 1.10–1.10×" in ok.measured
     slow = step_overhead_check("toy", "KD", base, {s: v * (STEP_OVERHEAD + 0.05) for s, v in base.items()})
     assert slow.verdict == "contradicted" and f"{STEP_OVERHEAD:g}×" in slow.experiment
+    mixed = step_overhead_check("toy", "KD", base, {s: v * (0.9 if s % 2 else 1.5) for s, v in base.items()})
+    assert mixed.verdict == "not decided at n = 12"
+    few = step_overhead_check("toy", "KD", {0: 1.0, 1: 2.0, 2: 4.0}, {0: 1.0, 1: 2.0, 2: 4.0})
+    assert few.verdict.startswith("no verdict at n = 3") and "no interval" in few.measured
     with pytest.raises(ValueError, match="same seeds"):
         step_overhead_check("toy", "KD", {0: 1.0}, {1: 1.0})
+
+
+def test_the_median_interval_is_the_distribution_free_one():
+    from gkl.experiments.claims import median_interval
+
+    assert median_interval([1.0, 2.0, 3.0, 4.0, 5.0]) is None  # the range covers 1 - 2/32 < 95 %
+    assert median_interval(range(1, 7)) == (1, 6)  # n = 6: the range, coverage 1 - 2/64
+    lo, hi = median_interval(range(1, 31))  # n = 30: x(10), x(21) (coverage 95.7 %)
+    assert (lo, hi) == (10, 21)
 
 
 def test_a_full_power_check_reads_the_recorded_interval():
