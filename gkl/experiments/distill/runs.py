@@ -180,6 +180,6 @@ def page_plan(
     else:
         timing = "."
     tip = "" if smoke.enabled() else (
-        " To check that it runs in about a minute instead, set `GKL_SMOKE=1` before the first cell "
+        " To check only that it runs, with a tiny profile instead, set `GKL_SMOKE=1` before the first cell "
         "(in Colab: a first cell `%env GKL_SMOKE=1`): one epoch, two seeds, numbers that mean nothing.")
     return head + timing + tip
