@@ -1,11 +1,13 @@
-"""``python -m gkl power distill | adversarial``: a chapter's full-power headline comparison, recorded offline.
+"""``python -m gkl power distill | adversarial | mechanisms``: a full-power comparison, recorded offline.
 
 Trains the tuned profile's methods (the recorded sweep's choices) with many seeds, evaluates each run
 on the same test points (distillation: further unseen mnist1d points; adversarial: the standard
 AutoAttack on every test point), and writes the per-point results with the command, the commit and
 the environment (:mod:`gkl.experiments.distill.full_power`, :mod:`gkl.experiments.adversarial.full_power`);
 the chapter reads the record, states its verdict with its minimum detectable effect, and checks it
-against the runs the build re-trains.
+against the runs the build re-trains. ``mechanisms`` trains the arms of the claims' clean tests and of
+the ablations (:mod:`gkl.experiments.distill.mechanisms`) on the distillation record's test points;
+its references are that record's runs, so it needs that record and at most its number of seeds.
 """
 
 from __future__ import annotations
@@ -16,12 +18,16 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
+    from gkl.experiments.distill import mechanisms
     from gkl.experiments.distill.full_power import SEEDS, TEST_POINTS
 
-    p = sub.add_parser("power", help="full-power headline comparison, recorded (distill, adversarial)")
-    p.add_argument("task", choices=["distill", "adversarial"], help="which chapter's headline")
+    p = sub.add_parser("power", help="full-power comparison, recorded (distill, adversarial, mechanisms)")
+    p.add_argument("task", choices=["distill", "adversarial", "mechanisms"],
+                   help="a chapter's headline (distill, adversarial) or the distillation claims' clean tests and "
+                        "ablations (mechanisms)")
     p.add_argument("--profile", default="cpu", help="the experiment profile (default: cpu)")
-    p.add_argument("--seeds", type=int, default=len(SEEDS), help=f"number of seeds, 0..N-1 (default {len(SEEDS)})")
+    p.add_argument("--seeds", type=int, default=None,
+                   help=f"number of seeds, 0..N-1 (default {len(SEEDS)}; mechanisms {len(mechanisms.SEEDS)})")
     p.add_argument("--test-points", type=int, default=None,
                    help=f"distill only: unseen test points every student is evaluated on (default {TEST_POINTS}); "
                         "adversarial attacks every point of its test split")
@@ -32,15 +38,24 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    check_positive_int(args.seeds, "--seeds")
+    from gkl.experiments.distill import mechanisms
+    from gkl.experiments.distill.full_power import SEEDS
+
+    n = args.seeds if args.seeds is not None else len(mechanisms.SEEDS if args.task == "mechanisms" else SEEDS)
+    check_positive_int(n, "--seeds")
     check_positive_int(args.workers, "--workers")
-    command = ["python", "-m", "gkl", "power", args.task, "--profile", args.profile, "--seeds", str(args.seeds)]
-    seeds = tuple(range(args.seeds))
-    if args.task == "adversarial":
+    command = ["python", "-m", "gkl", "power", args.task, "--profile", args.profile, "--seeds", str(n)]
+    seeds = tuple(range(n))
+    if args.task != "distill" and args.test_points is not None:
+        raise ValueError(f"--test-points applies to distill only: {args.task} "
+                         + ("attacks every point of its test split" if args.task == "adversarial" else
+                            "uses the distillation record's test points"))
+    if args.task == "mechanisms":
+        record = mechanisms.run_mechanisms(f"distill-power-{args.profile}", seeds, args.workers, args.device,
+                                           args.out, command)
+    elif args.task == "adversarial":
         from gkl.experiments.adversarial.full_power import run_full_power
 
-        if args.test_points is not None:
-            raise ValueError("--test-points applies to distill only: adversarial attacks every point of its test split")
         record = run_full_power(args.profile, seeds, args.workers, args.device, args.out, command)
     else:
         from gkl.experiments.distill.full_power import TEST_POINTS, run_full_power

@@ -21,7 +21,7 @@ from gkl.methods.distill import DistillConfig, distill_config
 from gkl.methods.distill.train import RunResult
 
 __all__ = ["Sweep", "MOVES", "ablation_sweeps", "run_ablation", "ablation_rows", "kd_with_student_wmse",
-           "claim_pairs", "released_balance"]
+           "claim_pairs", "claim_profile", "released_balance"]
 
 #: How far each setting moves from the tuned point (data, sized to the chapter's time budget):
 #: γ to these values; β and T multiplied by these factors. β moves both ways (÷4 and ×4: the tuning
@@ -133,6 +133,9 @@ def claim_pairs(profile: Profile) -> dict[str, dict[str, DistillConfig]]:
     * ``prior``: the tuned GKL at 4× its β (where the wMSE weighs more; :data:`MOVES`' largest β
       factor, the ablations' run) with the class prior off and on;
     * ``gamma``: the tuned GKL (γ < 1) against the same with γ = 1, at its own (soft-teacher) T.
+
+    Train each pair under :func:`claim_profile` (``profile``, except that the asymmetry's second arm
+    keeps KD's training settings).
     """
     kd, g = profile.methods["kd"], profile.methods["gkl"]
     big = g.replace(beta=g.beta * max(MOVES["beta"]))
@@ -141,6 +144,19 @@ def claim_pairs(profile: Profile) -> dict[str, dict[str, DistillConfig]]:
         "prior": {"prior off": big.replace(prior=False), "prior on": big.replace(prior=True)},
         "gamma": {"γ = 1": g.replace(gamma=1.0), f"γ = {g.gamma:g}": g},
     }
+
+
+def claim_profile(profile: Profile, claim: str) -> Profile:
+    """The profile the runs of ``claim`` (a key of :func:`claim_pairs`) train under, so that the pair
+    differs in its one change only. Training settings are chosen per *method*
+    (``profile.train_overrides``): KD with the student-side wMSE is a GKL config, and would otherwise
+    train with GKL's tuned learning rate instead of KD's; for ``"asymmetry"`` the GKL method therefore
+    takes KD's overrides. Every other claim trains under ``profile`` itself."""
+    if claim != "asymmetry":
+        return profile
+    over = dict(profile.train_overrides)
+    over["gkl"] = dict(over.get("kd", {}))
+    return profile.replace(train_overrides=over)
 
 
 def released_balance(profile: Profile, rows: Optional[Sequence[Mapping[str, Any]]] = None) -> tuple[DistillConfig, float, int]:
