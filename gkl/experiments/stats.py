@@ -165,7 +165,7 @@ class PairedDifference:
     def basis(self) -> str:
         """What the interval (or the test) rests on, for a sentence."""
         if self.points:
-            return f"over {self.n} seeds × {self.points} test points (two-level bootstrap)"
+            return f"over {self.n} seeds × {self.points:,} test points (two-level bootstrap)"
         return f"over {self.n} seeds"
 
     def sentence(self, what: str = "", scale: float = 100.0, unit: str = " points", digits: int = 1) -> str:

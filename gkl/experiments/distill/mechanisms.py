@@ -41,7 +41,7 @@ from gkl.experiments.stats import PairedDifference
 from gkl.methods.distill import DistillConfig
 
 __all__ = ["SEEDS", "Arm", "arms", "arm_key", "run_mechanisms", "arm_matrix", "arm_difference", "clean_tests",
-           "ablation_difference", "check_slice"]
+           "ablation_differences", "ablation_summary", "check_slice"]
 
 #: Seeds of the mechanisms run: the first 20 of the distillation full-power run's.
 SEEDS = tuple(range(20))
@@ -184,13 +184,6 @@ def clean_tests(mech: Mapping[str, Any], power: Mapping[str, Any], resamples: in
     return out
 
 
-def ablation_difference(mech: Mapping[str, Any], power: Mapping[str, Any], config: DistillConfig,
-                        label: str, resamples: int = 2000) -> PairedDifference:
-    """An ablation's moved ``config`` against the tuned GKL, at full power (``config − tuned GKL``)."""
-    prof = profile_of(power)
-    return arm_difference(mech, power, (prof.methods["gkl"], prof), (config, prof), ("tuned GKL", label), resamples)
-
-
 def check_slice(mech: Union[str, Path, Mapping[str, Any]] = "distill-mechanisms-cpu",
                 power: Union[str, Path, Mapping[str, Any]] = "distill-power-cpu", seeds: Sequence[int] = (0, 1),
                 **kw: Any) -> dict[str, Any]:
@@ -231,3 +224,47 @@ def check_slice(mech: Union[str, Path, Mapping[str, Any]] = "distill-mechanisms-
     return {"max_acc_change": moved, "tolerance": SLICE_TOLERANCE, "same_numerics": same_numerics(m),
             "ok": moved <= SLICE_TOLERANCE, "runs": runs}
 
+
+
+def ablation_differences(mech: Mapping[str, Any], power: Mapping[str, Any], resamples: int = 2000) -> list[dict[str, Any]]:
+    """Every moved value of the ablation sweeps (:func:`~gkl.experiments.distill.ablations.ablation_sweeps`
+    on the full-power record's profile) against the tuned GKL at full power, one row per distinct
+    configuration:
+    ``{"setting", "value", "diff"}`` (``diff``: moved − tuned GKL, a
+    :class:`~gkl.experiments.stats.PairedDifference` over the mechanisms record's seeds and points)."""
+    prof = profile_of(power)
+    tuned = prof.methods["gkl"]
+    rows, seen = [], {arm_key(tuned, prof)}
+    for sweep in ablation_sweeps(prof):
+        for value, cfg in zip(sweep.values, sweep.configs):
+            key = arm_key(cfg, prof)
+            if key in seen:  # the tuned GKL, or a value two sweeps share (β = 0 is the asymmetry's first)
+                continue
+            seen.add(key)
+            label = f"{sweep.parameter} = {value}"  # every move trains under the tuned profile
+            rows.append({"setting": sweep.parameter, "value": str(value),
+                         "diff": arm_difference(mech, power, (tuned, prof), (cfg, prof), ("tuned GKL", label), resamples)})
+    return rows
+
+
+def ablation_summary(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Two or three sentences for a "What we found" box, from :func:`ablation_differences`: which moves
+    made the tuned GKL worse or better (the interval excludes zero), the largest move with its interval
+    and minimum detectable effect, and the smallest effect the record could have missed."""
+    if not rows:
+        raise ValueError("ablation_summary needs at least one row")
+    worse = [f"{r['setting']} = {r['value']}" for r in rows if r["diff"].verdict == "behind"]
+    better = [f"{r['setting']} = {r['value']}" for r in rows if r["diff"].verdict == "ahead"]
+    quiet = [f"{r['setting']} = {r['value']}" for r in rows if r["diff"].verdict not in ("ahead", "behind")]
+    big = max(rows, key=lambda r: abs(r["diff"].mean))
+    d = big["diff"]
+    mdes = [r["diff"].mde for r in rows if r["diff"].mde is not None]
+    parts = [f"Moving one setting at a time from the tuned GKL made it **worse** for {', '.join(worse) or 'no move'} "
+             f"and **better** for {', '.join(better) or 'no move'}"
+             + (f"; no difference was detected for {', '.join(quiet)}" if quiet else "") + ".",
+             f"The largest effect: {big['setting']} = {big['value']}, {100 * d.mean:+.2f} top-1 points "
+             f"(95 % CI {d.interval_text(100, 2)}, {d.basis()})."]
+    if mdes:
+        parts.append(f"These comparisons detect true differences of {100 * min(mdes):.2f}–{100 * max(mdes):.2f} points "
+                     "or more with 80 % probability (their minimum detectable effects).")
+    return " ".join(parts)

@@ -143,12 +143,13 @@ def run_grid(
 
 def page_plan(
     profile: Profile,
-    configs: Sequence[DistillConfig],
+    configs: Sequence[Union[DistillConfig, tuple[DistillConfig, Profile]]],
     record: Optional[Mapping[str, Any]] = None,
     seeds: Optional[tuple[int, ...]] = None,
     runs_dir: Optional[Union[str, Path]] = None,
 ) -> str:
-    """What a page that needs ``configs`` × ``seeds`` runs of ``profile`` will train when it runs now,
+    """What a page that needs ``configs`` × ``seeds`` runs of ``profile`` will train when it runs now
+    (a ``(config, profile)`` pair trains under its own profile's training settings),
     for the top of the page: how many runs it needs, how many the run cache already holds (a chapter
     opened alone in Colab starts from an empty one), about how long the rest takes (the recorded
     sweep's per-epoch times, one CPU thread; none for a smoke run) and how to ask for a smoke run."""
@@ -157,14 +158,15 @@ def page_plan(
 
     seeds = profile.seeds if seeds is None else seeds
     root = Path(runs_dir if runs_dir is not None else default_runs_dir())
-    unique = list({run_key(c.to_dict()): c for c in configs}.values())
+    pairs = [(c, profile) if isinstance(c, DistillConfig) else tuple(c) for c in configs]
+    unique = list({run_key({"distill": c.to_dict(), "train": p.train_for(c, 0)}): (c, p) for c, p in pairs}.values())
     teacher_file = teacher_dir(profile.teacher_spec(), root) / "teacher.pt"
-    needs_teacher = any(_needs_teacher(c) for c in unique)
+    needs_teacher = any(_needs_teacher(c) for c, _ in unique)
     teacher_hash = load_teacher(teacher_file).weights_sha256 if needs_teacher and teacher_file.is_file() else None
     epochs = int(profile.train["epochs"])
-    todo = [c.method for c in unique for s in seeds
+    todo = [c.method for c, p in unique for s in seeds
             if (_needs_teacher(c) and teacher_hash is None)
-            or not finished(run_dir(profile, c, s, root, teacher_hash), epochs)]
+            or not finished(run_dir(p, c, s, root, teacher_hash), epochs)]
     total = len(unique) * len(seeds)
     teacher = " (after training their teacher)" if needs_teacher and teacher_hash is None else ""
     head = (f"**Before it runs.** This page needs {total} student run(s) ({len(unique)} configuration(s) × "
