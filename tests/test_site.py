@@ -58,7 +58,7 @@ EXPECTED_FIGURES = {
     "book/training/adversarial_protocol.html": 2,  # recorded sweep scatter, recorded validation curves
     "book/training/distillation.html": 1,      # forest plot of the headline differences
     "book/training/distillation_protocol.html": 5,  # recorded grid, validation curves, learning curves, loss terms, reliability
-    "book/training/distillation_ablations.html": 5,  # one sweep plot per ablation
+    "book/training/distillation_ablations.html": 6,  # one sweep plot per ablation, the full-power dot plot
     "book/training/reported_results.html": 3,  # RobustBench bars, ImageNet and ImageNet-LT bars
     "book/training/claims.html": 1,           # forest plot of the claims' paired differences
     "book/training/guidelines.html": 0,

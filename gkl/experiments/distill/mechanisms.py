@@ -41,7 +41,7 @@ from gkl.experiments.stats import PairedDifference
 from gkl.methods.distill import DistillConfig
 
 __all__ = ["SEEDS", "Arm", "arms", "arm_key", "run_mechanisms", "arm_matrix", "arm_difference", "clean_tests",
-           "ablation_differences", "ablation_summary", "check_slice"]
+           "ablation_differences", "ablation_summary", "summary_row", "check_slice"]
 
 #: Seeds of the mechanisms run: the first 20 of the distillation full-power run's.
 SEEDS = tuple(range(20))
@@ -268,3 +268,15 @@ def ablation_summary(rows: Sequence[Mapping[str, Any]]) -> str:
         parts.append(f"These comparisons detect true differences of {100 * min(mdes):.2f}–{100 * max(mdes):.2f} points "
                      "or more with 80 % probability (their minimum detectable effects).")
     return " ".join(parts)
+
+
+def summary_row(mech: Mapping[str, Any], power: Mapping[str, Any], config: DistillConfig, profile: Profile,
+                label: str = "") -> dict[str, Any]:
+    """One configuration's recorded test accuracy over the mechanisms record's seeds, in the shape of
+    :func:`gkl.experiments.distill.compare.summarize` rows (``method``, ``mean``, ``std``, ``n``,
+    ``values``: per seed, on the record's unseen test points) — what the ablation figures draw."""
+    from gkl.experiments.stats import mean_std
+
+    values = [float(v) for v in arm_matrix(mech, power, config, profile).mean(axis=1)]
+    mean, std = mean_std(values)
+    return {"method": label or config.method, "mean": mean, "std": std, "n": len(values), "values": values}
