@@ -138,8 +138,19 @@ def test_ablation_summary_states_each_verdict_the_largest_move_and_the_power():
     rows = [{"setting": "β", "value": "0", "diff": hierarchical_bootstrap(base, worse, "tuned GKL", "β = 0", resamples=300)},
             {"setting": "γ", "value": "1", "diff": hierarchical_bootstrap(base, same, "tuned GKL", "γ = 1", resamples=300)}]
     text = M.ablation_summary(rows)
-    assert "**worse** for β = 0" in text and "**better** for no move" in text and "no difference was detected for γ = 1" in text
+    assert "made it **worse** with β = 0" in text and "**better**" not in text and "no difference was detected for γ = 1" in text
     assert "largest effect: β = 0" in text and rows[0]["diff"].interval_text(100, 2) in text
     assert f"{100 * min(r['diff'].mde for r in rows):.2f}" in text
     with pytest.raises(ValueError, match="at least one row"):
         M.ablation_summary([])
+
+
+def test_page_plan_counts_arms_with_their_own_training_settings(tuned, tmp_path):
+    found = M.arms(tuned)
+    pairs = [(a.config, a.profile) for a in found]
+    text = distill.page_plan(tuned, pairs, read_record("distill-cpu"), seeds=(0, 1), runs_dir=tmp_path)
+    assert f"needs {2 * len(found)} student run(s) ({len(found)} configuration(s) × 2 seed(s)" in text
+    # the asymmetry arm under GKL's settings would be another run: counted apart from the same config under KD's
+    asym = next(a for a in found if a.name.startswith("asymmetry"))
+    both = distill.page_plan(tuned, [(asym.config, asym.profile), asym.config], None, seeds=(0,), runs_dir=tmp_path)
+    assert "needs 2 student run(s) (2 configuration(s)" in both

@@ -259,11 +259,16 @@ def ablation_summary(rows: Sequence[Mapping[str, Any]]) -> str:
     big = max(rows, key=lambda r: abs(r["diff"].mean))
     d = big["diff"]
     mdes = [r["diff"].mde for r in rows if r["diff"].mde is not None]
-    parts = [f"Moving one setting at a time from the tuned GKL made it **worse** for {', '.join(worse) or 'no move'} "
-             f"and **better** for {', '.join(better) or 'no move'}"
-             + (f"; no difference was detected for {', '.join(quiet)}" if quiet else "") + ".",
+    moved = ([f"**better** with {', '.join(better)}"] if better else []) + (
+        [f"**worse** with {', '.join(worse)}"] if worse else [])
+    parts = ["Moving one setting at a time from the tuned GKL made it " + (" and ".join(moved) if moved else
+             "neither better nor worse with any move") + (f"; no difference was detected for {', '.join(quiet)}"
+                                                          if quiet and moved else "") + ".",
              f"The largest effect: {big['setting']} = {big['value']}, {100 * d.mean:+.2f} top-1 points "
              f"(95 % CI {d.interval_text(100, 2)}, {d.basis()})."]
+    if better:
+        parts.append("A move ahead of the tuned point on the test set does not overturn the sweep's choice, which "
+                     "was made on validation data; it says by how much that choice left accuracy on the table here.")
     if mdes:
         parts.append(f"These comparisons detect true differences of {100 * min(mdes):.2f}–{100 * max(mdes):.2f} points "
                      "or more with 80 % probability (their minimum detectable effects).")
