@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gkl.experiments import adversarial as at
 from gkl.experiments import distill, smoke
-from gkl.experiments.profile import CHAPTER_SEEDS
+from gkl.experiments.profile import AT_CHAPTER_SEEDS, CHAPTER_SEEDS
 from gkl.experiments.record import read_record
 
 
@@ -12,7 +12,7 @@ def test_profiles_are_untouched_without_the_variable(monkeypatch):
     monkeypatch.delenv(smoke.ENV, raising=False)
     record = read_record("adversarial-cpu")
     p = at.chapter_profile(record)
-    assert p.epochs == record["epoch_budget"]["chosen"] and p.seeds == CHAPTER_SEEDS and not p.name.endswith("-smoke")
+    assert p.epochs == record["epoch_budget"]["chosen"] and p.seeds == AT_CHAPTER_SEEDS and not p.name.endswith("-smoke")
     d = distill.tuned_profile("cpu")
     assert d.train["epochs"] == read_record("distill-cpu")["epoch_budget"]["chosen"] and d.seeds == CHAPTER_SEEDS
     monkeypatch.setenv(smoke.ENV, "0")

@@ -20,13 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Optional, TypeVar, Union
 
-__all__ = ["CHAPTER_SEEDS", "ExperimentProfile", "RELEASED", "recorded_source", "recorded_sweep"]
+__all__ = ["CHAPTER_SEEDS", "AT_CHAPTER_SEEDS", "ExperimentProfile", "RELEASED", "recorded_source", "recorded_sweep"]
 
 #: The seeds every chapter trains when the book is built: three, the fewest from which a paired
 #: comparison gives a verdict (:func:`gkl.experiments.stats.paired_difference`). The two headline
 #: comparisons come from the recorded full-power runs (30 seeds, ``recorded/*-power-cpu.json``), which
 #: these build-time runs re-check as a slice; three seeds (not five) keep the cold build near 15 min.
 CHAPTER_SEEDS = (0, 1, 2)
+#: The seeds the adversarial chapter trains when the book is built: two, a slice of its recorded
+#: full-power run (``recorded/adversarial-power-cpu.json``), whose 30 seeds give the chapter's verdict;
+#: an AT run costs about five KD runs, and at three seeds the build-time comparison could detect only
+#: differences of several AutoAttack points, so the third seed bought no verdict worth its minutes.
+AT_CHAPTER_SEEDS = CHAPTER_SEEDS[:2]
 
 #: The ``source`` of a chapter profile built without a recorded sweep.
 RELEASED = "released configuration, not re-tuned here"

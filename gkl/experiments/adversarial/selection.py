@@ -15,7 +15,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 
 from gkl.experiments import protocol, smoke
 from gkl.experiments.adversarial.profiles import PROFILES, Profile
-from gkl.experiments.profile import CHAPTER_SEEDS, RELEASED, recorded_source, recorded_sweep
+from gkl.experiments.profile import AT_CHAPTER_SEEDS, CHAPTER_SEEDS, RELEASED, recorded_source, recorded_sweep
 from gkl.experiments.sizing import plan_sentence, recorded_epoch_s
 from gkl.experiments.stats import PairedDifference, paired_difference
 from gkl.methods.adversarial import ADVERSARIAL
@@ -84,7 +84,7 @@ RELEASED_BASELINE = "trades"
 
 
 def chapter_profile(record: Union[str, Path, Mapping[str, Any]] = "cpu",
-                    seeds: Optional[Sequence[int]] = CHAPTER_SEEDS) -> Profile:
+                    seeds: Optional[Sequence[int]] = AT_CHAPTER_SEEDS) -> Profile:
     """The profile the adversarial chapter trains and evaluates (and later pages read back from the
     run cache): :func:`tuned_profile` with the chapter's AutoAttack subset and curve radii, evaluated
     only after the last epoch (without a recorded sweep: the released configuration, ``seeds`` ``None``
