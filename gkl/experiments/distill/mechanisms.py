@@ -253,9 +253,13 @@ def ablation_summary(rows: Sequence[Mapping[str, Any]]) -> str:
     and minimum detectable effect, and the smallest effect the record could have missed."""
     if not rows:
         raise ValueError("ablation_summary needs at least one row")
-    worse = [f"{r['setting']} = {r['value']}" for r in rows if r["diff"].verdict == "behind"]
-    better = [f"{r['setting']} = {r['value']}" for r in rows if r["diff"].verdict == "ahead"]
-    quiet = [f"{r['setting']} = {r['value']}" for r in rows if r["diff"].verdict not in ("ahead", "behind")]
+    def name(r: Mapping[str, Any]) -> str:  # "yes: IKL (tuned)" names itself; "0.25" needs its setting
+        v = str(r["value"])
+        return v.split(": ", 1)[1] if ": " in v else f"{r['setting']} = {v}"
+
+    worse = [name(r) for r in rows if r["diff"].verdict == "behind"]
+    better = [name(r) for r in rows if r["diff"].verdict == "ahead"]
+    quiet = [name(r) for r in rows if r["diff"].verdict not in ("ahead", "behind")]
     big = max(rows, key=lambda r: abs(r["diff"].mean))
     d = big["diff"]
     mdes = [r["diff"].mde for r in rows if r["diff"].mde is not None]
@@ -264,7 +268,7 @@ def ablation_summary(rows: Sequence[Mapping[str, Any]]) -> str:
     parts = ["Moving one setting at a time from the tuned GKL made it " + (" and ".join(moved) if moved else
              "neither better nor worse with any move") + (f"; no difference was detected for {', '.join(quiet)}"
                                                           if quiet and moved else "") + ".",
-             f"The largest effect: {big['setting']} = {big['value']}, {100 * d.mean:+.2f} top-1 points "
+             f"The largest effect: {name(big)}, {100 * d.mean:+.2f} top-1 points "
              f"(95 % CI {d.interval_text(100, 2)}, {d.basis()})."]
     if better:
         parts.append("A move ahead of the tuned point on the test set does not overturn the sweep's choice, which "
