@@ -37,14 +37,20 @@ def test_per_point_results_round_trip_and_feed_the_two_level_comparison():
     assert words in f["text"] and f["diff"].mde_text(100, 2) in f["text"] and "6 seeds" in f["text"]
 
 
-@pytest.mark.slow
-def test_a_tiny_full_power_run_records_and_its_slice_reproduces(tmp_path, monkeypatch):
+def tiny_sweep(tmp_path, monkeypatch):
+    """A one-epoch "tiny" distillation profile (200 training samples) and its one-configuration sweep."""
     tiny = PROFILES["cpu"].replace(name="tiny", train_subset=200, train={**PROFILES["cpu"].train, "epochs": 1},
                                    teacher_train={**PROFILES["cpu"].teacher_train, "epochs": 1})
     monkeypatch.setitem(PROFILES, "tiny", tiny)
     spec = dataclasses.replace(DS.SPEC, grids={m: g[:1] for m, g in DS.GRIDS.items()}, refine={}, rerank=0,
                                budgets=(1,))
     sweep = protocol.run_sweep(spec, "tiny", seeds=(0,), workers=1, out=tmp_path / "sweep.json", runs_dir=tmp_path)
+    return sweep
+
+
+@pytest.mark.slow
+def test_a_tiny_full_power_run_records_and_its_slice_reproduces(tmp_path, monkeypatch):
+    sweep = tiny_sweep(tmp_path, monkeypatch)
     rec = FP.run_full_power("tiny", seeds=(0, 1, 2), test_points=100, workers=1, out=tmp_path / "power.json",
                             runs_dir=tmp_path, sweep=sweep)
     assert len(rec["rows"]) == 3 * len(sweep["chosen"]) and rec["test"]["points"] == 100

@@ -4,18 +4,15 @@ slice check, and that the recorded file belongs to the package's claims and abla
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from gkl.experiments import distill, protocol
+from gkl.experiments import distill
 from gkl.experiments.distill import full_power as FP
 from gkl.experiments.distill import mechanisms as M
-from gkl.experiments.distill import sweep as DS
-from gkl.experiments.distill.profiles import PROFILES
 from gkl.experiments.full_power import pack
 from gkl.experiments.record import read_record
+from tests.test_full_power import tiny_sweep
 
 
 @pytest.fixture
@@ -91,12 +88,7 @@ def test_the_clean_test_reads_both_records_and_finds_a_known_effect(effect, monk
 @pytest.mark.slow
 def test_a_tiny_mechanisms_run_records_and_its_slice_reproduces(tmp_path, monkeypatch):
     monkeypatch.delenv("GKL_SMOKE", raising=False)
-    tiny = PROFILES["cpu"].replace(name="tiny", train_subset=200, train={**PROFILES["cpu"].train, "epochs": 1},
-                                   teacher_train={**PROFILES["cpu"].teacher_train, "epochs": 1})
-    monkeypatch.setitem(PROFILES, "tiny", tiny)
-    spec = dataclasses.replace(DS.SPEC, grids={m: g[:1] for m, g in DS.GRIDS.items()}, refine={}, rerank=0,
-                               budgets=(1,))
-    sweep = protocol.run_sweep(spec, "tiny", seeds=(0,), workers=1, out=tmp_path / "sweep.json", runs_dir=tmp_path)
+    sweep = tiny_sweep(tmp_path, monkeypatch)
     power = FP.run_full_power("tiny", seeds=(0, 1), test_points=1000, workers=1, out=tmp_path / "power.json",
                               runs_dir=tmp_path, sweep=sweep)
     with pytest.raises(ValueError, match="not in the full-power record"):
