@@ -7,6 +7,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 
 from gkl.experiments import protocol
 from gkl.experiments.distill import full_power as FP
@@ -37,6 +38,16 @@ def test_per_point_results_round_trip_and_feed_the_two_level_comparison():
     assert words in f["text"] and f["diff"].mde_text(100, 2) in f["text"] and "6 seeds" in f["text"]
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one CPU thread for the whole test, whatever earlier tests left set: the teacher is
+    trained in-process, and a teacher trained under another thread count differs in the last bits."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 def tiny_sweep(tmp_path, monkeypatch):
     """A one-epoch "tiny" distillation profile (200 training samples) and its one-configuration sweep."""
     tiny = PROFILES["cpu"].replace(name="tiny", train_subset=200, train={**PROFILES["cpu"].train, "epochs": 1},
@@ -49,7 +60,7 @@ def tiny_sweep(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_tiny_full_power_run_records_and_its_slice_reproduces(tmp_path, monkeypatch):
+def test_a_tiny_full_power_run_records_and_its_slice_reproduces(tmp_path, monkeypatch, one_thread):
     sweep = tiny_sweep(tmp_path, monkeypatch)
     rec = FP.run_full_power("tiny", seeds=(0, 1, 2), test_points=100, workers=1, out=tmp_path / "power.json",
                             runs_dir=tmp_path, sweep=sweep)
