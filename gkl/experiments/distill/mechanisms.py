@@ -2,8 +2,9 @@ r"""The mechanisms of GKL at full power (``python -m gkl power mechanisms``), re
 
 The claims page's clean tests — the **asymmetry** (the tuned KD against the same KD with only the
 student-side wMSE added), the **class prior** (off against on, at 4× the tuned β) and **γ** (the tuned
-γ against γ = 1) — and the ablations' one-setting moves each change one thing against a tuned
-method. At a chapter's three seeds they cannot see effects of the paper's size (minimum detectable
+γ against γ = 1) — the ablations' one-setting moves, and the tuned GKL moved to the **released
+balance** of its two terms (:func:`~gkl.experiments.distill.ablations.released_balance`) each change
+one thing against a tuned method. At a chapter's three seeds they cannot see effects of the paper's size (minimum detectable
 effects of 1–1.5 points). This run trains every such *arm* (a configuration and the training settings
 it runs with) with :data:`SEEDS` seeds and evaluates each student on the **same** unseen mnist1d
 points as the distillation full-power record (:mod:`gkl.experiments.distill.full_power`), whose rows
@@ -30,7 +31,7 @@ import torch
 from gkl.data import mnist1d_test_set
 from gkl.experiments import smoke
 from gkl.experiments.cache import run_key
-from gkl.experiments.distill.ablations import ablation_sweeps, claim_pairs, claim_profile
+from gkl.experiments.distill.ablations import ablation_sweeps, claim_pairs, claim_profile, released_balance
 from gkl.experiments.distill.full_power import SLICE_TOLERANCE, _correct, profile_of
 from gkl.experiments.distill.profiles import Profile
 from gkl.experiments.distill.runs import prefetch, run_method
@@ -40,11 +41,13 @@ from gkl.experiments.record import read_record, recorded_path, same_numerics, wr
 from gkl.experiments.stats import PairedDifference
 from gkl.methods.distill import DistillConfig
 
-__all__ = ["SEEDS", "Arm", "arms", "arm_key", "run_mechanisms", "arm_matrix", "arm_difference", "clean_tests",
-           "ablation_differences", "ablation_summary", "summary_row", "check_slice"]
+__all__ = ["SEEDS", "RELEASED_ARM", "Arm", "arms", "arm_key", "run_mechanisms", "arm_matrix", "arm_difference",
+           "clean_tests", "released_difference", "ablation_differences", "ablation_summary", "summary_row", "check_slice"]
 
 #: Seeds of the mechanisms run: the first 20 of the distillation full-power run's.
 SEEDS = tuple(range(20))
+#: The name of the arm that moves the tuned GKL to the released balance of its terms.
+RELEASED_ARM = "released balance: GKL"
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,8 @@ def arm_key(config: DistillConfig, profile: Profile) -> str:
 def arms(profile: Profile) -> list[Arm]:
     """Every arm of the claims' clean tests and of the ablation sweeps that is not a tuned method of
     ``profile`` (those are the full-power record's), each once, named by where it first appears
-    (``"asymmetry: KD + student-side wMSE"``, ``"β: 0.25"`` ...)."""
+    (``"asymmetry: KD + student-side wMSE"``, ``"β: 0.25"`` ...), then the tuned GKL at the released
+    balance (:data:`RELEASED_ARM`)."""
     tuned = {arm_key(c, profile) for c in profile.methods.values()}
     found: dict[str, Arm] = {}
     for claim, pair in claim_pairs(profile).items():
@@ -83,6 +87,8 @@ def arms(profile: Profile) -> list[Arm]:
     for sweep in ablation_sweeps(profile):
         for value, cfg in zip(sweep.values, sweep.configs):
             found.setdefault(arm_key(cfg, profile), Arm(f"{sweep.parameter}: {value}", cfg, profile))
+    released = released_balance(profile)[0]
+    found.setdefault(arm_key(released, profile), Arm(RELEASED_ARM, released, profile))
     return [a for k, a in found.items() if k not in tuned]
 
 
@@ -182,6 +188,16 @@ def clean_tests(mech: Mapping[str, Any], power: Mapping[str, Any], resamples: in
         (la, ca), (lb, cb) = pair.items()
         out[claim] = arm_difference(mech, power, (ca, p), (cb, p), (la, lb), resamples)
     return out
+
+
+def released_difference(mech: Mapping[str, Any], power: Mapping[str, Any], resamples: int = 2000) -> PairedDifference:
+    """The tuned GKL moved to the released balance of its terms
+    (:func:`~gkl.experiments.distill.ablations.released_balance`: β only) minus the tuned GKL, at full
+    power (the mechanisms record's seeds, the shared test points)."""
+    prof = profile_of(power)
+    tuned = prof.methods["gkl"]
+    return arm_difference(mech, power, (tuned, prof), (released_balance(prof)[0], prof),
+                          ("tuned GKL", "GKL at the released balance"), resamples)
 
 
 def check_slice(mech: Union[str, Path, Mapping[str, Any]] = "distill-mechanisms-cpu",
