@@ -240,6 +240,40 @@ def test_autoattack_runs_members_on_the_points_still_robust():
     assert after[-1] == run.robust.float().mean().item()
 
 
+class OneDim(nn.Module):
+    """A 1-D convolution on signals (N, 2, 40), which refuses any other shape (no silent reshape)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.conv, self.lin = nn.Conv1d(2, 4, 5), nn.Linear(4 * 36, 10)
+
+    def forward(self, x):
+        assert x.dim() == 3 and x.shape[1:] == (2, 40), x.shape
+        return self.lin(torch.relu(self.conv(x)).flatten(1))
+
+
+@pytest.mark.parametrize("shape, model", [((2, 40), OneDim), ((40,), lambda: linear_model(shape=(40,)))],
+                         ids=["signal", "features"])
+def test_autoattack_attacks_inputs_that_are_not_images(shape, model):
+    """torchattacks' members assume (N, C, H, W) images: a signal or a feature vector is attacked as a
+    square image the model never sees, every member runs, and the adversarial inputs keep the input's
+    shape inside the threat model."""
+    from gkl.attacks.autoattack import _AsSquareImage
+
+    m = model().eval()
+    x = torch.rand(12, *shape, generator=torch.Generator().manual_seed(3))
+    view = _AsSquareImage(m, shape)
+    img = view.to_image(x)
+    assert img.shape == (12, view.channels, 7, 7)  # 40 values per channel on a 7 x 7 grid, 9 padded
+    assert torch.equal(view.from_image(img), x) and torch.allclose(view(img), m(x), atol=1e-6)
+    y = predict(m, x)
+    run = build_autoattack(m, 0.1, n_classes=10, version=TINY_AA).run(x, y)
+    assert list(run.after) == ["apgd-ce", "apgd-t", "fab-t", "square"]
+    assert run.x_adv.shape == x.shape and (run.x_adv - x).abs().max() <= 0.1 + 1e-6
+    assert torch.equal(run.robust, predict(m, run.x_adv) == y) and run.robust.float().mean() < 1
+
+
 # ---------------------------------------------------------------- AutoAttack's configuration
 
 
