@@ -97,6 +97,19 @@ def test_repository_url_lives_only_in_config():
             assert URL not in path.read_text(encoding="utf-8"), f"{path.relative_to(ROOT)} hard-codes {URL}"
 
 
+def test_no_directive_fence_holds_a_backtick():
+    """CommonMark: the info string of a backtick fence may not contain a backtick, or the line is no
+    fence at all — the directive and everything up to the next fence then render as literal text (a
+    title like "Where the `cpu` profile departs" once swallowed a section and a code cell this way)."""
+    bad = []
+    for md in sorted((ROOT / "book").rglob("*.md")):
+        for i, line in enumerate(md.read_text(encoding="utf-8").splitlines(), 1):
+            m = re.match(r"^[ \t]*(`{3,})(.*)$", line)
+            if m and "`" in m.group(2):
+                bad.append(f"{md.relative_to(ROOT)}:{i}: {line.strip()}")
+    assert not bad, "a backtick in a fence's info string breaks the fence: " + "; ".join(bad)
+
+
 # --- every chapter ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=CHAPTER_IDS)
