@@ -21,7 +21,7 @@ def tuned(monkeypatch):
     return FP.profile_of(read_record("distill-power-cpu"))
 
 
-def test_every_claim_and_ablation_arm_once_and_none_of_the_tuned_methods(tuned):
+def test_every_claim_and_ablation_arm_and_the_released_balance_once_and_none_of_the_tuned_methods(tuned):
     found = M.arms(tuned)
     keys = [a.key for a in found]
     assert len(keys) == len(set(keys))
@@ -32,7 +32,13 @@ def test_every_claim_and_ablation_arm_once_and_none_of_the_tuned_methods(tuned):
         wanted |= {M.arm_key(c, distill.claim_profile(tuned, claim)) for c in pair.values()}
     for s in distill.ablation_sweeps(tuned):
         wanted |= {M.arm_key(c, tuned) for c in s.configs}
+    released, ratio, _ = distill.released_balance(tuned)
+    wanted.add(M.arm_key(released, tuned))
     assert set(keys) == wanted - tuned_keys
+    arm = next(a for a in found if a.name == M.RELEASED_ARM)  # β moved to the released balance, nothing else
+    g = tuned.methods["gkl"]
+    assert arm.config.replace(beta=g.beta) == g and arm.config.beta == pytest.approx(ratio * g.alpha / g.temperature ** 2)
+    assert arm.train == {k: v for k, v in tuned.train_for(g, 0).items() if k != "seed"}
 
 
 def test_the_asymmetry_arm_trains_with_kds_settings_and_changes_only_the_loss(tuned):
@@ -118,6 +124,8 @@ def test_the_recorded_mechanisms_run_belongs_to_the_package():
     assert all(d.n == len(M.SEEDS) and d.points == power["test"]["points"] for d in tests.values())
     moved = M.ablation_differences(mech, power, resamples=200)
     assert moved and all(r["diff"].n == len(M.SEEDS) for r in moved)
+    rel = M.released_difference(mech, power, resamples=200)
+    assert rel.n == len(M.SEEDS) and rel.points == power["test"]["points"] and rel.b == "GKL at the released balance"
 
 
 def test_ablation_summary_states_each_verdict_the_largest_move_and_the_power():
