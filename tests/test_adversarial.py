@@ -270,3 +270,16 @@ def test_the_robustness_curve_reuses_the_clean_and_pgd_numbers_exactly(digits):
     direct = accuracy_vs_epsilon(model, x, y, prof.curve_epsilons, steps=5, seed=3)
     assert res["curve_pgd_acc"] == direct
     assert res["curve_pgd_acc"][0] == res["clean_acc"] and res["curve_pgd_acc"][2] == res["pgd_acc"]
+
+
+def test_adversarial_training_refuses_inputs_outside_the_attacks_box(tmp_path):
+    """The attacks keep every input in [0, 1]: standardised signals (mnist1d's) would be clamped
+    silently, so training them adversarially is refused with a one-line error before anything runs."""
+    from gkl.data import get_dataset
+
+    train, test, info = get_dataset("mnist1d")
+    cfg = AdversarialConfig.for_method("trades", epsilon=0.05)
+    with pytest.raises(ValueError, match=r"training inputs span \[-\d.*box \[0, 1\]"):
+        train_adversarial("mnist1d", "mnist1d_cnn", cfg, TrainConfig(epochs=1), tmp_path / "run",
+                          data=(train.subset(64, seed=0), test, info))
+    assert not (tmp_path / "run").exists()
