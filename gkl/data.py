@@ -1,4 +1,4 @@
-r"""Data sets for the training chapters: ``digits``, ``mnist1d``, ``cifar10``, ``cifar100``.
+r"""Data sets for the training chapters: ``digits``, ``mnist1d``, ``mnist1d-box``, ``cifar10``, ``cifar100``.
 
 :func:`get_dataset` returns ``(train_set, test_set, info)``. Every set holds its whole data as tensors
 (all four fit in memory), yields ``(input, label)`` pairs and, for speed, whole batches through
@@ -13,6 +13,11 @@ r"""Data sets for the training chapters: ``digits``, ``mnist1d``, ``cifar10``, `
 * ``mnist1d``: the 1-D MNIST analogue generated locally by ``mnist1d.data.make_dataset`` with its
   default arguments (4,000 / 1,000 samples, its own fixed split; never its downloader), inputs
   ``(1, 40)`` floats (not in [0, 1]: signals with mean ≈ 0).
+* ``mnist1d-box``: the same samples and split, mapped into the box :math:`[0, 1]` that attacks keep
+  their inputs in (:func:`gkl.methods.adversarial.train_adversarial` refuses inputs outside it): an
+  affine map fixed by the training split's minimum and maximum (:func:`mnist1d_box`), test points
+  clipped to the box. For adversarial training; ``mnist1d_test_set(n, seed, box=True)`` maps further
+  unseen points the same way.
 * ``cifar10`` / ``cifar100``: read from torchvision's on-disk format (pickled batches + meta) under
   ``root``; downloaded through torchvision on first use. Train-time augmentation (random crop with
   4-pixel padding, horizontal flip) is done on tensors with torch's RNG, so it is seeded and resumable.
@@ -41,11 +46,12 @@ __all__ = [
     "get_dataset",
     "default_data_root",
     "mnist1d_test_set",
+    "mnist1d_box",
     "collate",
     "write_fake_cifar",
 ]
 
-DATASETS = ("digits", "mnist1d", "cifar10", "cifar100")
+DATASETS = ("digits", "mnist1d", "mnist1d-box", "cifar10", "cifar100")
 
 _CIFAR = {
     # name: (folder, train files, test files, meta file, meta key, label key)
@@ -211,6 +217,8 @@ def get_dataset(
         return _digits(seed, test_fraction)
     if name == "mnist1d":
         return _mnist1d()
+    if name == "mnist1d-box":
+        return _mnist1d(box=True)
     if name in _CIFAR:
         return _cifar(name, Path(root) if root is not None else default_data_root(), augment, download)
     raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -247,12 +255,26 @@ def _mnist1d_arrays() -> dict[str, np.ndarray]:
     return {k: np.asarray(d[k]) for k in ("x", "y", "x_test", "y_test")}
 
 
-@functools.lru_cache(maxsize=2)
-def mnist1d_test_set(n: int = 10_000, seed: int = 1) -> TensorDataset:
+@functools.lru_cache(maxsize=1)
+def mnist1d_box() -> tuple[float, float]:
+    r"""``(low, high)``: the minimum and maximum of the standard mnist1d training inputs, which fix
+    the affine map :math:`x \mapsto (x - \text{low}) / (\text{high} - \text{low})` of ``mnist1d-box``."""
+    x = _mnist1d_arrays()["x"]
+    return float(x.min()), float(x.max())
+
+
+def _to_box(x: Tensor) -> Tensor:
+    low, high = mnist1d_box()
+    return ((x - low) / (high - low)).clamp(0.0, 1.0)
+
+
+@functools.lru_cache(maxsize=4)
+def mnist1d_test_set(n: int = 10_000, seed: int = 1, box: bool = False) -> TensorDataset:
     """``n`` further mnist1d samples (``n // 10`` per class) from mnist1d's own generator with another
     ``seed`` (the standard 4,000 / 1,000 split is seed 42), for comparisons that need a larger test
     set than the standard 1,000 points. mnist1d normalises every set it makes to zero mean and unit
-    variance, this one too; its inputs are disjoint draws from the same distribution."""
+    variance, this one too; its inputs are disjoint draws from the same distribution. ``box=True``:
+    mapped into [0, 1] as ``mnist1d-box`` is (:func:`mnist1d_box`)."""
     from mnist1d.data import get_dataset_args, make_dataset
 
     if not (isinstance(n, int) and n >= 10 and n % 10 == 0):
@@ -275,15 +297,19 @@ def mnist1d_test_set(n: int = 10_000, seed: int = 1) -> TensorDataset:
             os.replace(tmp, cache)
         except OSError:
             pass  # a read-only cache folder: generate again next time
-    return TensorDataset(torch.from_numpy(x).float().unsqueeze(1), torch.from_numpy(y).long())
+    inputs = torch.from_numpy(x).float().unsqueeze(1)
+    return TensorDataset(_to_box(inputs) if box else inputs, torch.from_numpy(y).long())
 
 
-def _mnist1d() -> tuple[TensorDataset, TensorDataset, DatasetInfo]:
+def _mnist1d(box: bool = False) -> tuple[TensorDataset, TensorDataset, DatasetInfo]:
     d = _mnist1d_arrays()
     x = torch.from_numpy(d["x"]).float().unsqueeze(1)  # (N, 1, 40)
     xt = torch.from_numpy(d["x_test"]).float().unsqueeze(1)
+    if box:
+        x, xt = _to_box(x), _to_box(xt)
     info = DatasetInfo(
-        "mnist1d", 10, tuple(x.shape[1:]), (float(x.mean()),), (float(x.std()),), tuple(str(i) for i in range(10))
+        "mnist1d-box" if box else "mnist1d", 10, tuple(x.shape[1:]), (float(x.mean()),), (float(x.std()),),
+        tuple(str(i) for i in range(10))
     )
     return (
         TensorDataset(x, torch.from_numpy(d["y"]).long()),

@@ -279,7 +279,7 @@ def test_adversarial_training_refuses_inputs_outside_the_attacks_box(tmp_path):
 
     train, test, info = get_dataset("mnist1d")
     cfg = AdversarialConfig.for_method("trades", epsilon=0.05)
-    with pytest.raises(ValueError, match=r"training inputs span \[-\d.*box \[0, 1\]"):
+    with pytest.raises(ValueError, match=r"training inputs span \[-\d.*box \[0, 1\].*'mnist1d-box'"):
         train_adversarial("mnist1d", "mnist1d_cnn", cfg, TrainConfig(epochs=1), tmp_path / "run",
                           data=(train.subset(64, seed=0), test, info))
     assert not (tmp_path / "run").exists()

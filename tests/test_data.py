@@ -163,3 +163,36 @@ def test_validation_split_is_disjoint_and_extends_the_training_subset():
     assert not any(tuple(r) in rows for r in val.inputs.flatten(1).tolist())
     with pytest.raises(ValueError, match="cannot take"):
         tr.split(len(tr), 1)
+
+
+def test_mnist1d_box_is_mnist1d_mapped_into_the_attacks_box(tmp_path, monkeypatch):
+    """``mnist1d-box``: the same samples, labels and split as ``mnist1d``, under one affine map fixed by
+    the training split (its minimum to 0, its maximum to 1; test points clipped), so attacks that keep
+    inputs in [0, 1] see every signal whole; further unseen points map the same way."""
+    from gkl.data import mnist1d_box, mnist1d_test_set
+
+    (tr, te, info), (btr, bte, binfo) = get_dataset("mnist1d"), get_dataset("mnist1d-box")
+    low, high = mnist1d_box()
+    assert float(btr.inputs.min()) == 0.0 and float(btr.inputs.max()) == 1.0
+    assert 0.0 <= float(bte.inputs.min()) and float(bte.inputs.max()) <= 1.0
+    assert torch.allclose(btr.inputs, (tr.inputs - low) / (high - low), atol=1e-6)
+    assert torch.allclose(bte.inputs, ((te.inputs - low) / (high - low)).clamp(0, 1), atol=1e-6)
+    assert torch.equal(btr.targets, tr.targets) and torch.equal(bte.targets, te.targets)
+    assert binfo.name == "mnist1d-box" and binfo.input_shape == info.input_shape
+    assert binfo.mean[0] == pytest.approx(float(btr.inputs.mean()))
+    monkeypatch.setenv("GKL_DATA_DIR", str(tmp_path))
+    mnist1d_test_set.cache_clear()
+    extra, boxed = mnist1d_test_set(100, 7), mnist1d_test_set(100, 7, box=True)
+    assert torch.allclose(boxed.inputs, ((extra.inputs - low) / (high - low)).clamp(0, 1), atol=1e-6)
+    mnist1d_test_set.cache_clear()
+
+
+def test_mnist1d_box_trains_adversarially(tmp_path):
+    from gkl.methods.adversarial import AdversarialConfig, train_adversarial
+    from gkl.training import TrainConfig
+
+    train, test, info = get_dataset("mnist1d-box")
+    _, history = train_adversarial("mnist1d-box", "mnist1d_cnn", AdversarialConfig.for_method("trades", epsilon=0.03),
+                                   TrainConfig(epochs=1, batch_size=32), tmp_path / "run", model_kwargs={"width": 4},
+                                   data=(train.subset(64, seed=0), test.subset(32, seed=0), info))
+    assert history[-1]["epoch"] == 1 and 0.0 <= history[-1]["robust_acc"] <= history[-1]["clean_acc"]

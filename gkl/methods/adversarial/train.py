@@ -80,7 +80,8 @@ def train_adversarial(
         x = getattr(part, "inputs", None)  # uint8 images are served as floats in [0, 1]
         if x is not None and x.numel() and x.is_floating_point() and (float(x.min()) < 0.0 or float(x.max()) > 1.0):
             raise ValueError(f"{dataset}: the {name} inputs span [{float(x.min()):.3g}, {float(x.max()):.3g}], but the "
-                             "attacks keep every input in the box [0, 1]; rescale the data into [0, 1] first")
+                             "attacks keep every input in the box [0, 1]; rescale the data into [0, 1] first"
+                             + (" (the data set 'mnist1d-box')" if dataset == "mnist1d" else ""))
     if train_subset is not None and train_subset < len(train_set):
         train_set = train_set.subset(train_subset, seed=0)
     kw = info.model_kwargs(normalize, in_channels=True, **(model_kwargs or {}))
