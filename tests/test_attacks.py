@@ -259,7 +259,7 @@ def test_autoattack_attacks_inputs_that_are_not_images(shape, model):
     """torchattacks' members assume (N, C, H, W) images: a signal or a feature vector is attacked as a
     square image the model never sees, every member runs, and the adversarial inputs keep the input's
     shape inside the threat model."""
-    from gkl.attacks.autoattack import _AsSquareImage
+    from gkl.attacks.threat import _AsSquareImage
 
     m = model().eval()
     x = torch.rand(12, *shape, generator=torch.Generator().manual_seed(3))

@@ -21,7 +21,7 @@ two halves separately, for :func:`gkl.attacks.masking.gradient_masking_check`.
 ``torchattacks``' members assume images, ``(N, C, H, W)`` with a square-ish ``H × W``; an input of
 another shape (a 1-D signal ``(N, C, L)``, a feature vector ``(N, F)``) is shown to them as a square
 image, each channel's values laid out row by row and zero-padded to the next square, which the model
-never sees (:class:`_AsSquareImage`): the threat model is unchanged, and the padding, having no
+never sees (:class:`gkl.attacks.threat._AsSquareImage`): the threat model is unchanged, and the padding, having no
 gradient and no effect, never moves.
 
 ``torchattacks`` is imported only when an attack is built, so importing :mod:`gkl.attacks` does not
@@ -30,7 +30,6 @@ import it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Sequence, Union
 
@@ -38,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from gkl.attacks.threat import (
+    _AsSquareImage,
     _batches,
     _eps,
     _grads_kept,
@@ -149,30 +149,6 @@ def attack_label(name: str, pgd_steps: int = 20, pgd_restarts: int = 1, n_classe
 
 def _torchattacks_norm(norm: str) -> str:
     return {"linf": "Linf", "l2": "L2"}[_norm(norm)]
-
-
-class _AsSquareImage(nn.Module):
-    """``model`` (inputs of shape ``(N, *shape)``, not images) seen as a model of square images
-    ``(N, C, side, side)``: ``C`` the first axis of ``shape`` (1 for a feature vector), each channel's
-    ``L`` values laid out row by row, ``side = ⌈√L⌉``, the ``side² − L`` trailing pixels ignored."""
-
-    def __init__(self, model: nn.Module, shape: Sequence[int]) -> None:
-        super().__init__()
-        self.model, self.shape = model, tuple(int(d) for d in shape)
-        self.channels = self.shape[0] if len(self.shape) > 1 else 1
-        self.length = math.prod(self.shape) // self.channels
-        self.side = math.isqrt(self.length - 1) + 1
-
-    def to_image(self, x: Tensor) -> Tensor:
-        flat = x.reshape(x.shape[0], self.channels, self.length)
-        return nn.functional.pad(flat, (0, self.side ** 2 - self.length)).reshape(
-            x.shape[0], self.channels, self.side, self.side)
-
-    def from_image(self, img: Tensor) -> Tensor:
-        return img.reshape(img.shape[0], self.channels, -1)[..., : self.length].reshape(img.shape[0], *self.shape)
-
-    def forward(self, img: Tensor) -> Tensor:
-        return self.model(self.from_image(img))
 
 
 def _run_torchattack(atk, model: nn.Module, x: Tensor, y: Tensor, batch_size: int, device: torch.device) -> Tensor:

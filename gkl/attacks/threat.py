@@ -9,13 +9,15 @@ Every attack puts the model in eval mode (:func:`eval_mode`) and restores its pr
 the parameters' ``.grad`` as it found them (:func:`_grads_kept`), and — when given a ``seed`` — runs
 inside a forked RNG (:func:`_seeded`) so the caller's random stream is untouched (``torchattacks``
 reseeds the global RNG). Every perturbation returned lies in :math:`[0, 1]^d` and in the
-:math:`\varepsilon`-ball around its input.
+:math:`\varepsilon`-ball around its input. ``torchattacks`` assumes image batches; an input of another
+shape is attacked through :class:`_AsSquareImage`.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Optional
+import math
+from typing import Iterator, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -116,3 +118,27 @@ def predict(model: nn.Module, x: Tensor, batch_size: int = 1024, device: Optiona
     device = _model_device(model, device)
     with eval_mode(model):
         return torch.cat([model(x[s].to(device)).argmax(1).cpu() for s in _batches(x.shape[0], batch_size)])
+
+
+class _AsSquareImage(nn.Module):
+    """``model`` (inputs of shape ``(N, *shape)``, not images) seen as a model of square images
+    ``(N, C, side, side)``: ``C`` the first axis of ``shape`` (1 for a feature vector), each channel's
+    ``L`` values laid out row by row, ``side = ⌈√L⌉``, the ``side² − L`` trailing pixels ignored."""
+
+    def __init__(self, model: nn.Module, shape: Sequence[int]) -> None:
+        super().__init__()
+        self.model, self.shape = model, tuple(int(d) for d in shape)
+        self.channels = self.shape[0] if len(self.shape) > 1 else 1
+        self.length = math.prod(self.shape) // self.channels
+        self.side = math.isqrt(self.length - 1) + 1
+
+    def to_image(self, x: Tensor) -> Tensor:
+        flat = x.reshape(x.shape[0], self.channels, self.length)
+        return nn.functional.pad(flat, (0, self.side ** 2 - self.length)).reshape(
+            x.shape[0], self.channels, self.side, self.side)
+
+    def from_image(self, img: Tensor) -> Tensor:
+        return img.reshape(img.shape[0], self.channels, -1)[..., : self.length].reshape(img.shape[0], *self.shape)
+
+    def forward(self, img: Tensor) -> Tensor:
+        return self.model(self.from_image(img))
